@@ -1,0 +1,3 @@
+"""Command-line commands of the accounts domain."""
+
+commands: list = []

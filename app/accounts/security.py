@@ -1,0 +1,75 @@
+"""Request-wide rules for the admin pages: setup gate, read-only auditors, security headers."""
+from __future__ import annotations
+
+from flask import Flask, abort, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
+
+from app.extensions import login_manager
+
+# Paths the setup gate and the auditor rule never touch (the public API has its own auth).
+API_PREFIXES = ("/v1", "/api/", "/chat/", "/completions", "/embeddings", "/models", "/messages")
+OPEN_PREFIXES = ("/static/", "/setup", "/healthz", "/readyz", "/metrics", "/language")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class HttpsAwareSessionInterface(SecureCookieSessionInterface):
+    """Marks the session cookie Secure whenever the request came in over HTTPS."""
+
+    def get_cookie_secure(self, app):
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
+def install_security(app: Flask) -> None:
+    from app.accounts import service as accounts
+
+    login_manager.login_view = "accounts.login"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        return accounts.get_user(int(user_id))
+
+    @app.before_request
+    def setup_gate():
+        path = request.path
+        if is_api_path(path) or path.startswith(OPEN_PREFIXES):
+            return None
+        if not accounts.owner_exists():
+            return redirect(url_for("accounts.setup"))
+        return None
+
+    @app.before_request
+    def auditors_read_only():
+        if request.method in ("GET", "HEAD", "OPTIONS") or is_api_path(request.path):
+            return None
+        if request.path in ("/logout", "/language") or request.path.startswith("/account/"):
+            return None
+        if getattr(current_user, "is_authenticated", False) and current_user.role == "auditor":
+            abort(403)
+        return None
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if not is_api_path(request.path):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+            if request.is_secure:
+                response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+            if request.headers.get("HX-Request") or response.mimetype == "text/html":
+                response.vary.add("HX-Request")
+        return response
+
+    app.session_interface = HttpsAwareSessionInterface()

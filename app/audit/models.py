@@ -1,0 +1,21 @@
+"""Append-only record of admin actions and logins."""
+from __future__ import annotations
+
+from app.database import utcnow
+from app.extensions import db
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id = db.Column(db.Integer, primary_key=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
+    actor_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    actor_name = db.Column(db.String(64), nullable=True)  # kept when the user is gone; "cli" for the CLI
+    action = db.Column(db.String(64), nullable=False, index=True)  # e.g. key.create, key.revoke, login.failure
+    target_type = db.Column(db.String(32), nullable=True)
+    target_id = db.Column(db.String(64), nullable=True)
+    target_name = db.Column(db.String(200), nullable=True)
+    before = db.Column(db.Text, nullable=True)  # JSON, secrets redacted
+    after = db.Column(db.Text, nullable=True)  # JSON, secrets redacted
+    ip = db.Column(db.String(64), nullable=True)

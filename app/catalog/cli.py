@@ -1,0 +1,3 @@
+"""Command-line commands of the catalog domain."""
+
+commands: list = []

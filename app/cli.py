@@ -1,0 +1,77 @@
+"""The `pforte` command group. Each domain contributes its commands through `commands` in its cli.py."""
+from __future__ import annotations
+
+import importlib
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+CLI_MODULES = ("app.accounts.cli", "app.keys.cli", "app.catalog.cli", "app.usage.cli", "app.ops.cli")
+
+
+@click.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Create the instance folder, secrets and database schema; print the setup URL and token."""
+    from flask_migrate import upgrade
+
+    from app.accounts import service as accounts
+
+    upgrade()
+    click.echo(f"Instance folder: {current_app.instance_path}")
+    host = current_app.config["PFORTE_HOST"]
+    port = current_app.config["PFORTE_PORT"]
+    if accounts.owner_exists():
+        click.echo("An owner account exists already; log in at the admin URL.")
+        click.echo(f"Admin URL: http://{host}:{port}/")
+    else:
+        click.echo(f"Setup URL: http://{host}:{port}/setup")
+        click.echo(f"Setup token: {current_app.config['PFORTE_SETUP_TOKEN']}")
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default 8080).")
+@with_appcontext
+def serve_command(host: str | None, port: int | None) -> None:
+    """Run the gevent server."""
+    from app.server import serve
+
+    serve(current_app._get_current_object(), host=host, port=port)
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(init_command)
+    app.cli.add_command(serve_command)
+    for module_name in CLI_MODULES:
+        module = importlib.import_module(module_name)
+        for command in module.commands:
+            app.cli.add_command(command)
+
+
+def _create_app():
+    from app import create_app
+
+    return create_app()
+
+
+class PforteGroup(FlaskGroup):
+    """FlaskGroup without Flask's --app/--env-file/--debug options, which make no sense here."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.params = [p for p in self.params if p.name not in {"env_file", "app", "debug"}]
+
+
+def main() -> None:
+    group = PforteGroup(
+        name="pforte",
+        help="Pforte gateway administration.",
+        create_app=_create_app,
+        add_default_commands=False,
+        add_version_option=False,
+        load_dotenv=False,
+        set_debug_flag=False,
+    )
+    group(prog_name="pforte")

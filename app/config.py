@@ -1,0 +1,138 @@
+"""Settings: defaults, then instance/pforte.toml, then PFORTE_* environment variables.
+
+Generated secrets (session key, key pepper, encryption key) live in a 0600 file in the
+instance folder and are created on first start.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from pathlib import Path
+
+SECRETS_FILE = "secrets.json"
+SETTINGS_FILE = "pforte.toml"
+
+DEFAULTS: dict[str, object] = {
+    "DATABASE_URL": None,  # None → SQLite in the instance folder
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_PER_IP": "60/minute",
+    "TRUSTED_PROXIES": "",
+    "KEY_PREFIX": "sk-pf-",
+    "HOST": "127.0.0.1",
+    "PORT": 8080,
+    "DEFAULT_LANGUAGE": "en",
+    "LOGIN_ATTEMPTS": "5/minute",
+    "MAX_BODY_BYTES": 20 * 1024 * 1024,
+    "LOG_JSON": False,
+    "SHUTDOWN_GRACE_SECONDS": 30,
+    "METRICS_TOKEN": "",
+    "METRICS_ALLOW": "127.0.0.1/32,::1/128",
+    "STREAM_PING_SECONDS": 15,
+    "UPSTREAM_POOL_SIZE": 256,
+}
+
+# Keys that are parsed as integers / booleans when they come from the environment.
+_INT_KEYS = {"PORT", "MAX_BODY_BYTES", "SHUTDOWN_GRACE_SECONDS", "STREAM_PING_SECONDS", "UPSTREAM_POOL_SIZE"}
+_BOOL_KEYS = {"LOG_JSON"}
+
+
+def default_instance_path() -> Path:
+    env = os.environ.get("PFORTE_INSTANCE_PATH")
+    if env:
+        return Path(env).resolve()
+    return (Path(__file__).resolve().parent.parent / "instance").resolve()
+
+
+def _coerce(key: str, value: object) -> object:
+    if key in _INT_KEYS and isinstance(value, str):
+        return int(value)
+    if key in _BOOL_KEYS and isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value
+
+
+def load_settings(instance_path: Path, environ: dict[str, str] | None = None) -> dict[str, object]:
+    """Merge defaults, the TOML file and PFORTE_* variables (later wins)."""
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    toml_path = instance_path / SETTINGS_FILE
+    if toml_path.exists():
+        with toml_path.open("rb") as fh:
+            for key, value in tomllib.load(fh).items():
+                settings[key.upper()] = value
+    for name, value in environ.items():
+        if name.startswith("PFORTE_") and name != "PFORTE_INSTANCE_PATH":
+            settings[name[len("PFORTE_"):]] = value
+    return {key: _coerce(key, value) for key, value in settings.items()}
+
+
+def load_or_create_secrets(instance_path: Path) -> dict[str, str]:
+    """Read the instance secrets, creating any that are missing (file mode 0600)."""
+    path = instance_path / SECRETS_FILE
+    data: dict[str, str] = {}
+    if path.exists():
+        data = json.loads(path.read_text())
+    wanted = {
+        "secret_key": lambda: secrets.token_urlsafe(48),
+        "key_pepper": lambda: secrets.token_urlsafe(48),
+        "encryption_key": _new_fernet_key,
+        "setup_token": lambda: secrets.token_urlsafe(24),
+    }
+    changed = False
+    for name, make in wanted.items():
+        if not data.get(name):
+            data[name] = make()
+            changed = True
+    if changed:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2)
+        os.replace(tmp, path)
+    os.chmod(path, 0o600)
+    return data
+
+
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def build_flask_config(instance_path: Path, overrides: dict | None = None) -> dict[str, object]:
+    """Everything create_app() puts into app.config."""
+    settings = load_settings(instance_path)
+    if overrides:
+        settings.update({k.removeprefix("PFORTE_"): v for k, v in overrides.items()})
+    found = load_or_create_secrets(instance_path)
+    db_url = settings.get("DATABASE_URL") or f"sqlite:///{instance_path / 'pforte.db'}"
+    config: dict[str, object] = {f"PFORTE_{k}": v for k, v in settings.items()}
+    config.update(
+        SECRET_KEY=found["secret_key"],
+        PFORTE_KEY_PEPPER=found["key_pepper"].encode(),
+        PFORTE_ENCRYPTION_KEY=found["encryption_key"],
+        PFORTE_SETUP_TOKEN=found["setup_token"],
+        SQLALCHEMY_DATABASE_URI=db_url,
+        SQLALCHEMY_TRACK_MODIFICATIONS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        RATELIMIT_STORAGE_URI=settings["RATELIMIT_STORAGE_URI"],
+        RATELIMIT_HEADERS_ENABLED=False,
+        RATELIMIT_STRATEGY="fixed-window",
+        MAX_CONTENT_LENGTH=None,  # the gateway enforces its own limit with a JSON 413
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_DEFAULT_LOCALE=settings["DEFAULT_LANGUAGE"],
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
+    )
+    if db_url.startswith("sqlite"):
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15, "check_same_thread": False}}
+    else:
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    if overrides:
+        config.update({k: v for k, v in overrides.items() if not k.startswith("PFORTE_") or k in config})
+    return config

@@ -1,0 +1,16 @@
+"""Console script `pforte`. For `serve`, gevent must patch the standard library before anything else loads."""
+import sys
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
+        from gevent import monkey
+
+        monkey.patch_all()
+    from app.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

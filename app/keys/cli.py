@@ -1,0 +1,3 @@
+"""Command-line commands of the keys domain."""
+
+commands: list = []

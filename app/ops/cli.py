@@ -1,0 +1,3 @@
+"""Command-line commands of the ops domain."""
+
+commands: list = []

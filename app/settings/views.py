@@ -1,0 +1,4 @@
+"""HTML/HTMX routes of the settings domain."""
+from flask import Blueprint
+
+bp = Blueprint("settings", __name__)

@@ -1,0 +1,124 @@
+"""Shared fixtures: a per-test app and database, live `pforte serve` processes and the fake upstream.
+
+Environment switches (set by .ci/run so that CI fails instead of skipping):
+  PFORTE_REQUIRE_BROWSER=1   browser tests fail when Chromium is missing
+  PFORTE_REQUIRE_POSTGRES=1  PostgreSQL tests fail when the server is unreachable
+  PFORTE_TEST_DATABASE_URL   run live servers and app fixtures against this database (e.g. PostgreSQL)
+  PFORTE_TEST_RATELIMIT_STORAGE_URI  likewise for the rate-limit storage (e.g. redis://127.0.0.1:6379/0)
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support.database import fresh_database_url  # noqa: E402
+from support.processes import FakeUpstream, LiveServer, free_port, run_cli  # noqa: E402
+
+OWNER = {"username": "owner", "password": "owner-password-1"}
+
+
+@pytest.fixture
+def instance_path(tmp_path) -> Path:
+    path = tmp_path / "instance"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def database_url(tmp_path, instance_path):
+    """A fresh, empty database for one test (SQLite by default, PostgreSQL schema when configured)."""
+    with fresh_database_url(instance_path) as url:
+        yield url
+
+
+@pytest.fixture
+def app(instance_path, database_url):
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(instance_path),
+            "PFORTE_DATABASE_URL": database_url,
+            "PFORTE_RATELIMIT_STORAGE_URI": "memory://",
+            "TESTING": True,
+        }
+    )
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        from app.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def owner(app):
+    """An owner account exists; returns its credentials."""
+    from app.accounts import service
+
+    with app.app_context():
+        service.create_user(OWNER["username"], OWNER["password"], "owner")
+    return dict(OWNER)
+
+
+@pytest.fixture
+def fake_upstream():
+    """The fake OpenAI/Anthropic upstream server, as its own process."""
+    upstream = FakeUpstream(free_port())
+    upstream.start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+def live_server_factory(tmp_path):
+    """Start real `pforte serve` processes: factory(env=None, name='a') → LiveServer (initialised, running)."""
+    servers: list[LiveServer] = []
+
+    def start(env: dict | None = None, name: str = "a", instance: Path | None = None) -> LiveServer:
+        inst = instance or (tmp_path / f"live-{name}")
+        inst.mkdir(exist_ok=True)
+        server_env = {}
+        if instance is None:
+            with fresh_database_url(inst, keep=True) as url:
+                server_env["PFORTE_DATABASE_URL"] = url
+        storage = os.environ.get("PFORTE_TEST_RATELIMIT_STORAGE_URI")
+        if storage:
+            server_env["PFORTE_RATELIMIT_STORAGE_URI"] = storage
+        server_env.update(env or {})
+        server = LiveServer(inst, free_port(), server_env)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(live_server_factory):
+    return live_server_factory()
+
+
+def parse_json_output(text: str):
+    return json.loads(text)
+
+
+__all__ = ["run_cli", "OWNER"]
