@@ -4,6 +4,7 @@ from __future__ import annotations
 from passlib.context import CryptContext
 
 from app.accounts.models import ROLES, User
+from app.audit import service as audit
 from app.extensions import db
 
 passwords = CryptContext(schemes=["argon2", "bcrypt"], deprecated="auto")
@@ -26,7 +27,7 @@ def get_user(user_id: int) -> User | None:
     return db.session.get(User, user_id)
 
 
-def create_user(username: str, password: str, role: str) -> User:
+def create_user(username: str, password: str, role: str, actor: str | None = None) -> User:
     username = (username or "").strip()
     if not username or len(username) > 64:
         raise AccountError("Username is required (at most 64 characters).")
@@ -38,6 +39,9 @@ def create_user(username: str, password: str, role: str) -> User:
         raise AccountError("A user with this name exists already.")
     user = User(username=username, password_hash=passwords.hash(password), role=role)
     db.session.add(user)
+    db.session.flush()
+    audit.record("user.create", target_type="user", target_id=user.id, target_name=user.username,
+                 after={"username": user.username, "role": role}, actor=actor)
     db.session.commit()
     return user
 
