@@ -1,6 +1,8 @@
 """Admin users."""
 from __future__ import annotations
 
+import secrets
+
 from flask_login import UserMixin
 
 from app.database import utcnow
@@ -21,6 +23,12 @@ class User(UserMixin, db.Model):
     timezone = db.Column(db.String(64), nullable=True)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     last_login_at = db.Column(db.DateTime, nullable=True)
+    # Part of the login session's identity; replaced on logout, password change and disable, which ends
+    # every session (cookie) issued before.
+    session_token = db.Column(db.String(32), nullable=False, default=lambda: secrets.token_hex(16))
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses disabled users

@@ -36,8 +36,8 @@ def install_security(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        return accounts.get_user(int(user_id))
+    def load_user(session_id: str):
+        return accounts.user_for_session(session_id)
 
     @app.before_request
     def setup_gate():

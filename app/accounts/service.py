@@ -1,6 +1,8 @@
 """Admin users: creation, lookup, passwords. The only place in this domain that commits."""
 from __future__ import annotations
 
+import hmac
+
 from passlib.context import CryptContext
 
 from app.accounts.models import ROLES, User
@@ -25,6 +27,17 @@ def owner_exists() -> bool:
 
 def get_user(user_id: int) -> User | None:
     return db.session.get(User, user_id)
+
+
+def user_for_session(session_id: str) -> User | None:
+    """The enabled user whose current session token matches "<id>:<token>" (see User.get_id)."""
+    user_id, _, token = (session_id or "").partition(":")
+    if not user_id.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or user.disabled or not hmac.compare_digest(user.session_token, token):
+        return None
+    return user
 
 
 def create_user(username: str, password: str, role: str, actor: str | None = None) -> User:

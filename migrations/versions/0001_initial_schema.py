@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:37:27.088170
+Create Date: 2026-11-23 10:45:24.498987
 
 """
 from alembic import op
@@ -49,6 +49,7 @@ def upgrade():
     sa.Column('timezone', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('last_login_at', sa.DateTime(), nullable=True),
+    sa.Column('session_token', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
