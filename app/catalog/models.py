@@ -30,7 +30,8 @@ class Model(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     public_id = db.Column(db.String(200), nullable=False, unique=True)
     display_name = db.Column(db.String(200), nullable=False)
-    connection_id = db.Column(db.Integer, db.ForeignKey("connections.id", ondelete="RESTRICT"), nullable=False)
+    connection_id = db.Column(db.Integer, db.ForeignKey("connections.id", ondelete="RESTRICT"),
+                              nullable=False)
     upstream_model = db.Column(db.String(200), nullable=False)
     enabled = db.Column(db.Boolean, nullable=False, default=True)
     input_price = db.Column(db.Float, nullable=False, default=0.0)  # credits per million input tokens

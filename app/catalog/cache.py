@@ -1,0 +1,113 @@
+"""The in-process copy of the catalog that the gateway reads on every request.
+
+The whole catalog is held as immutable ModelEntry/UpstreamTarget objects with decrypted credentials.
+A change in this process drops the copy at once; changes made by other processes (several
+`pforte serve` sharing one database) are noticed through the `catalog_version` setting, which every
+change rewrites and which is read at most once per CHECK_INTERVAL seconds.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC
+from types import MappingProxyType
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.catalog.crypto import CredentialUnreadable, decrypt_credential
+from app.catalog.entries import ModelEntry, UpstreamTarget
+from app.catalog.models import Connection, Model
+from app.extensions import db
+from app.settings.models import Setting
+
+log = logging.getLogger(__name__)
+
+VERSION_SETTING = "catalog_version"
+CHECK_INTERVAL = 1.0  # seconds between version checks
+EXTENSION_KEY = "pforte_catalog_cache"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: str | None
+    by_id: MappingProxyType  # public id → ModelEntry (all models, enabled or not)
+    ordered: tuple[ModelEntry, ...]  # sorted by public id
+    enabled_count: int
+
+
+class CatalogCache:
+    """One per app. Swapping `_snapshot` is atomic, so concurrent greenlets never see a half-built catalog."""
+
+    def __init__(self, encryption_key: str):
+        self._key = encryption_key
+        self._snapshot: Snapshot | None = None
+        self._checked_at = 0.0
+
+    def invalidate(self) -> None:
+        self._snapshot = None
+
+    def snapshot(self) -> Snapshot:
+        snapshot = self._snapshot
+        now = time.monotonic()
+        if snapshot is not None and now - self._checked_at < CHECK_INTERVAL:
+            return snapshot
+        with db.engine.connect() as conn:
+            version = read_version(conn)
+            if snapshot is None or version != snapshot.version:
+                snapshot = self._load(conn, version)
+        self._snapshot = snapshot
+        self._checked_at = now
+        return snapshot
+
+    def _load(self, conn, version: str | None) -> Snapshot:
+        rows = conn.execute(select(Connection.__table__))
+        targets = {row.id: upstream_target(row, self._key) for row in rows}
+        entries = []
+        for row in conn.execute(select(Model.__table__).order_by(Model.__table__.c.public_id)):
+            entries.append(ModelEntry(
+                id=row.id, public_id=row.public_id, display_name=row.display_name,
+                upstream_model=row.upstream_model, enabled=bool(row.enabled),
+                input_price=float(row.input_price), output_price=float(row.output_price),
+                capabilities=frozenset(filter(None, row.capabilities.split(","))),
+                max_output_tokens=int(row.max_output_tokens),
+                created=int(row.created_at.replace(tzinfo=UTC).timestamp()) if row.created_at else 0,
+                target=targets.get(row.connection_id),
+            ))
+        ordered = tuple(entries)
+        return Snapshot(version=version, by_id=MappingProxyType({e.public_id: e for e in ordered}),
+                        ordered=ordered, enabled_count=sum(1 for e in ordered if e.enabled))
+
+
+def upstream_target(row, encryption_key: str) -> UpstreamTarget:
+    """The plain target for a connection row (table row or ORM object), credential decrypted."""
+    api_key = None
+    if row.credential_encrypted:
+        try:
+            api_key = decrypt_credential(row.credential_encrypted, encryption_key)
+        except CredentialUnreadable:
+            log.warning("credential of connection %r cannot be decrypted; was the instance key changed?",
+                        row.name)
+    return UpstreamTarget(
+        connection_id=row.id, name=row.name, kind=row.kind, base_url=row.base_url or "", api_key=api_key,
+        api_version=row.api_version, connect_timeout=float(row.connect_timeout),
+        read_timeout=float(row.read_timeout), total_timeout=float(row.total_timeout),
+    )
+
+
+def read_version(conn) -> str | None:
+    table = Setting.__table__
+    value = conn.execute(select(table.c.value).where(table.c.key == VERSION_SETTING)).scalar()
+    return None if value is None else json.loads(value)
+
+
+def catalog_cache() -> CatalogCache:
+    """This app's cache (created on first use)."""
+    extensions = current_app.extensions
+    cache = extensions.get(EXTENSION_KEY)
+    if cache is None:
+        key = current_app.config["PFORTE_ENCRYPTION_KEY"]
+        cache = extensions.setdefault(EXTENSION_KEY, CatalogCache(key))
+    return cache

@@ -1,0 +1,292 @@
+"""Connections and models: the only place in the catalog domain that commits.
+
+Every change writes an audit event and a new catalog version in the same transaction, then drops this
+process's cached catalog (other processes notice the new version within a second, see cache.py).
+The gateway reads through lookup_model / list_models / enabled_model_count, which never touch the
+database in the common case.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.audit import service as audit
+from app.catalog.cache import VERSION_SETTING, catalog_cache, upstream_target
+from app.catalog.crypto import encrypt_credential
+from app.catalog.entries import ModelEntry
+from app.catalog.models import CAPABILITIES, CONNECTION_KINDS, Connection, Model
+from app.catalog.validation import CatalogError, clean_connection, clean_model, parse_capabilities
+from app.database import utcnow
+from app.extensions import db
+from app.providers.probe import ProbeResult, probe_connection
+from app.settings.models import Setting
+
+__all__ = [
+    "CAPABILITIES", "CONNECTION_KINDS", "CatalogError", "CatalogNotFound", "create_connection",
+    "update_connection", "delete_connection", "test_connection", "create_model", "update_model",
+    "set_model_enabled", "delete_model", "overview", "get_connection", "get_model", "find_model",
+    "lookup_model", "list_models", "enabled_model_count", "parse_capabilities",
+]
+
+MAX_CREDENTIAL_CHARS = 8192
+
+
+class CatalogNotFound(LookupError):
+    """No connection or model with this id."""
+
+
+# --- reading (admin pages and CLI) ---------------------------------------------------------------
+
+def overview() -> tuple[list[tuple[Connection, int]], list[Model]]:
+    """All connections with their model counts, and all models (by public id)."""
+    per_connection = select(Model.connection_id, func.count()).group_by(Model.connection_id)
+    counts = dict(db.session.execute(per_connection).all())
+    connections = db.session.scalars(select(Connection).order_by(func.lower(Connection.name))).all()
+    models = db.session.scalars(select(Model).order_by(Model.public_id)).all()
+    return [(c, counts.get(c.id, 0)) for c in connections], list(models)
+
+
+def get_connection(connection_id: int) -> Connection:
+    connection = db.session.get(Connection, connection_id)
+    if connection is None:
+        raise CatalogNotFound(connection_id)
+    return connection
+
+
+def get_model(model_id: int) -> Model:
+    model = db.session.get(Model, model_id)
+    if model is None:
+        raise CatalogNotFound(model_id)
+    return model
+
+
+def find_model(public_id: str) -> Model:
+    """A model by the public id clients send (exact match)."""
+    model = db.session.scalar(select(Model).where(Model.public_id == public_id))
+    if model is None:
+        raise CatalogNotFound(public_id)
+    return model
+
+
+# --- connections ---------------------------------------------------------------------------------
+
+def create_connection(values: Mapping, credential: str | None = None) -> Connection:
+    """A new upstream connection; `credential` (API key) is stored encrypted."""
+    clean = clean_connection(values)
+    _require_unique_connection_name(clean["name"], None)
+    connection = Connection(**clean, credential_encrypted=_encrypted(credential))
+    db.session.add(connection)
+    db.session.flush()
+    audit.record("connection.create", target_type="connection", target_id=connection.id,
+                 target_name=connection.name, after=_connection_snapshot(connection))
+    _commit_change()
+    return connection
+
+
+def update_connection(connection_id: int, values: Mapping, credential: str | None = None,
+                      clear_credential: bool = False) -> Connection:
+    """Change a connection. An empty credential keeps the stored one; clear_credential removes it."""
+    connection = get_connection(connection_id)
+    clean = clean_connection(values)
+    _require_unique_connection_name(clean["name"], connection.id)
+    before = _connection_snapshot(connection)
+    for name, value in clean.items():
+        setattr(connection, name, value)
+    if clear_credential:
+        connection.credential_encrypted = None
+    elif credential and credential.strip():
+        connection.credential_encrypted = _encrypted(credential)
+    after = _connection_snapshot(connection)
+    if credential and credential.strip() and not clear_credential:
+        after["credential_changed"] = True
+    audit.record("connection.update", target_type="connection", target_id=connection.id,
+                 target_name=connection.name, before=before, after=after)
+    _commit_change()
+    return connection
+
+
+def delete_connection(connection_id: int) -> None:
+    """Delete a connection that no model uses any more."""
+    connection = get_connection(connection_id)
+    in_use = db.session.scalar(select(func.count()).where(Model.connection_id == connection.id))
+    if in_use:
+        raise CatalogError({"connection": _l(
+            "This connection is used by %(count)d model(s). Delete or move them first.", count=in_use)})
+    audit.record("connection.delete", target_type="connection", target_id=connection.id,
+                 target_name=connection.name, before=_connection_snapshot(connection))
+    db.session.delete(connection)
+    _commit_change()
+
+
+def test_connection(connection_id: int) -> ProbeResult:
+    """Ask the upstream for its model list with the stored credential (no transaction is held meanwhile)."""
+    target = upstream_target(get_connection(connection_id), current_app.config["PFORTE_ENCRYPTION_KEY"])
+    db.session.rollback()  # end the read transaction before going out on the network
+    return probe_connection(target)
+
+
+# --- models --------------------------------------------------------------------------------------
+
+def create_model(values: Mapping, connection: int | str, capabilities: Iterable[str] | None = None,
+                 enabled: bool = True) -> Model:
+    """A new model on `connection` (its id, or its name as a string). No capabilities given = all."""
+    clean = clean_model(values, capabilities)
+    target = _resolve_connection(connection)
+    _require_unique_public_id(clean["public_id"], None)
+    model = Model(**clean, connection_id=target.id, enabled=bool(enabled))
+    db.session.add(model)
+    db.session.flush()
+    audit.record("model.create", target_type="model", target_id=model.id, target_name=model.public_id,
+                 after=_model_snapshot(model, target))
+    _commit_change()
+    return model
+
+
+def update_model(model_id: int, values: Mapping, connection: int | str,
+                 capabilities: Iterable[str] | None = None) -> Model:
+    """Change a model's fields (not its enabled flag; see set_model_enabled)."""
+    model = get_model(model_id)
+    clean = clean_model(values, capabilities)
+    target = _resolve_connection(connection)
+    _require_unique_public_id(clean["public_id"], model.id)
+    before = _model_snapshot(model, model.connection)
+    for name, value in clean.items():
+        setattr(model, name, value)
+    model.connection_id = target.id
+    model.connection = target
+    audit.record("model.update", target_type="model", target_id=model.id, target_name=model.public_id,
+                 before=before, after=_model_snapshot(model, target))
+    _commit_change()
+    return model
+
+
+def set_model_enabled(model_id: int, enabled: bool) -> Model:
+    """Offer a model to clients, or stop offering it (takes effect on the next request)."""
+    model = get_model(model_id)
+    if model.enabled != bool(enabled):
+        model.enabled = bool(enabled)
+        audit.record("model.enable" if enabled else "model.disable", target_type="model",
+                     target_id=model.id, target_name=model.public_id,
+                     before={"enabled": not model.enabled}, after={"enabled": model.enabled})
+        _commit_change()
+    return model
+
+
+def delete_model(model_id: int) -> None:
+    model = get_model(model_id)
+    audit.record("model.delete", target_type="model", target_id=model.id, target_name=model.public_id,
+                 before=_model_snapshot(model, model.connection))
+    db.session.delete(model)
+    _commit_change()
+
+
+# --- hot path (gateway) --------------------------------------------------------------------------
+
+def lookup_model(public_id: str, enabled_only: bool = True) -> ModelEntry | None:
+    """The catalog entry clients address as `public_id`; None when unknown (or disabled, by default)."""
+    entry = catalog_cache().snapshot().by_id.get(public_id)
+    if entry is None or (enabled_only and not entry.enabled):
+        return None
+    return entry
+
+
+def list_models(enabled_only: bool = True) -> list[ModelEntry]:
+    """Catalog entries sorted by public id."""
+    entries = catalog_cache().snapshot().ordered
+    return [e for e in entries if e.enabled] if enabled_only else list(entries)
+
+
+def enabled_model_count() -> int:
+    return catalog_cache().snapshot().enabled_count
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _encrypted(credential: str | None) -> str | None:
+    credential = (credential or "").strip()
+    if not credential:
+        return None
+    if len(credential) > MAX_CREDENTIAL_CHARS or any(ch in credential for ch in "\r\n"):
+        raise CatalogError({"credential": _l("The API key must be one line of at most %(max)d characters.",
+                                             max=MAX_CREDENTIAL_CHARS)})
+    return encrypt_credential(credential, current_app.config["PFORTE_ENCRYPTION_KEY"])
+
+
+def _resolve_connection(reference: int | str | None) -> Connection:
+    if isinstance(reference, int):
+        connection = db.session.get(Connection, reference)
+    elif reference:
+        by_name = select(Connection).where(func.lower(Connection.name) == reference.lower())
+        connection = db.session.scalar(by_name)
+    else:
+        connection = None
+    if connection is None:
+        raise CatalogError({"connection": _l("Choose an existing connection.")})
+    return connection
+
+
+def _require_unique_connection_name(name: str, own_id: int | None) -> None:
+    query = select(Connection.id).where(func.lower(Connection.name) == name.lower())
+    if own_id is not None:
+        query = query.where(Connection.id != own_id)
+    if db.session.scalar(query) is not None:
+        raise CatalogError({"name": _l("A connection with this name exists already.")})
+
+
+def _require_unique_public_id(public_id: str, own_id: int | None) -> None:
+    query = select(Model.id).where(func.lower(Model.public_id) == public_id.lower())
+    if own_id is not None:
+        query = query.where(Model.id != own_id)
+    if db.session.scalar(query) is not None:
+        raise CatalogError({"public_id": _l("A model with this id exists already.")})
+
+
+def _connection_snapshot(connection: Connection) -> dict:
+    """What the audit trail keeps of a connection: everything but the credential itself."""
+    return {
+        "name": connection.name, "kind": connection.kind, "base_url": connection.base_url,
+        "api_version": connection.api_version, "credential_set": bool(connection.credential_encrypted),
+        "connect_timeout": connection.connect_timeout, "read_timeout": connection.read_timeout,
+        "total_timeout": connection.total_timeout,
+    }
+
+
+def _model_snapshot(model: Model, connection: Connection | None) -> dict:
+    return {
+        "public_id": model.public_id, "display_name": model.display_name,
+        "connection": connection.name if connection else None, "upstream_model": model.upstream_model,
+        "enabled": bool(model.enabled), "input_price": model.input_price, "output_price": model.output_price,
+        "capabilities": model.capabilities, "max_output_tokens": model.max_output_tokens,
+    }
+
+
+def _bump_catalog_version() -> None:
+    """Write a fresh catalog version (a random token, so concurrent writers never produce the same one)."""
+    value = json.dumps(uuid.uuid4().hex)
+    result = db.session.execute(update(Setting).where(Setting.key == VERSION_SETTING)
+                                .values(value=value, updated_at=utcnow()))
+    if result.rowcount:
+        return
+    try:
+        with db.session.begin_nested():
+            db.session.add(Setting(key=VERSION_SETTING, value=value))
+    except IntegrityError:  # another process created the row meanwhile
+        db.session.execute(update(Setting).where(Setting.key == VERSION_SETTING).values(value=value))
+
+
+def _commit_change() -> None:
+    _bump_catalog_version()
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        message = _l("Someone else changed the catalog at the same time; please try again.")
+        raise CatalogError({"form": message}) from exc
+    finally:
+        catalog_cache().invalidate()
