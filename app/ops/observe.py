@@ -1,0 +1,163 @@
+"""WSGI middleware that sees every request from arrival to the last byte sent: it assigns the request id,
+writes one access-log line and feeds the metrics. Bodies, query strings and headers are never looked at,
+so neither secrets nor prompts can reach the log.
+
+The gateway tells it what only the gateway knows with annotate(key=…, model=…, endpoint=…, error_code=…,
+ttfb_s=…); request_id() returns the id this middleware assigned, for the x-request-id header.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from app.ops import metrics
+
+access_log = logging.getLogger("pforte.access")
+
+ENVIRON_KEY = "pforte.request"
+QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class RequestRecord:
+    """What is known about one request; lives in the WSGI environ."""
+
+    __slots__ = ("request_id", "started", "status", "response_request_id", "stream", "first_byte",
+                 "key", "model", "endpoint", "error_code", "ttfb_s")
+
+    def __init__(self):
+        self.request_id = "req_" + secrets.token_hex(12)
+        self.started = time.perf_counter()
+        self.status = 0
+        self.response_request_id: str | None = None
+        self.stream = False
+        self.first_byte: float | None = None
+        self.key: str | None = None
+        self.model: str | None = None
+        self.endpoint: str | None = None
+        self.error_code: str | None = None
+        self.ttfb_s: float | None = None
+
+
+def _record() -> RequestRecord | None:
+    from flask import has_request_context, request
+
+    if not has_request_context():
+        return None
+    return request.environ.get(ENVIRON_KEY)
+
+
+def request_id() -> str | None:
+    """The id of the current request (None outside a request or without the middleware)."""
+    record = _record()
+    return record.request_id if record else None
+
+
+def annotate(**fields) -> None:
+    """Attach key (public id), model, endpoint, error_code or ttfb_s to the current request's log line."""
+    record = _record()
+    if record is not None:
+        for name, value in fields.items():
+            setattr(record, name, value)
+
+
+class _ObservedBody:
+    """Wraps the response iterable to note the first byte and the moment the server is done with it."""
+
+    __slots__ = ("_body", "_observer", "_environ", "_record", "_closed")
+
+    def __init__(self, body, observer, environ, record):
+        self._body = body
+        self._observer = observer
+        self._environ = environ
+        self._record = record
+        self._closed = False
+
+    def __iter__(self):
+        record = self._record
+        for chunk in self._body:
+            if record.first_byte is None and chunk:
+                record.first_byte = time.perf_counter()
+            yield chunk
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._observer.finish(self._environ, self._record)
+
+
+class RequestObserver:
+    """app.wsgi_app = RequestObserver(app.wsgi_app, is_api_path, trusted_proxies)."""
+
+    def __init__(self, wsgi_app, is_api_path, trusted_proxies: str = ""):
+        self.wsgi_app = wsgi_app
+        self.is_api_path = is_api_path
+        self.trusted_proxies = trusted_proxies
+
+    def __call__(self, environ, start_response):
+        record = RequestRecord()
+        environ[ENVIRON_KEY] = record
+
+        def observing_start_response(status, headers, exc_info=None):
+            record.status = int(status.split(" ", 1)[0])
+            for name, value in headers:
+                lower = name.lower()
+                if lower == "x-request-id":
+                    record.response_request_id = value
+                elif lower == "content-type" and value.startswith("text/event-stream"):
+                    if not record.stream:
+                        record.stream = True
+                        metrics.stream_opened()
+            return start_response(status, headers, exc_info)
+
+        try:
+            body = self.wsgi_app(environ, observing_start_response)
+        except BaseException:
+            record.status = record.status or 500
+            self.finish(environ, record)
+            raise
+        return _ObservedBody(body, self, environ, record)
+
+    def finish(self, environ, record: RequestRecord) -> None:
+        now = time.perf_counter()
+        latency = now - record.started
+        if record.stream:
+            metrics.stream_closed()
+        path = environ.get("PATH_INFO", "")
+        api = self.is_api_path(path)
+        ttfb = record.ttfb_s
+        if ttfb is None and record.first_byte is not None:
+            ttfb = record.first_byte - record.started
+        if api:
+            metrics.observe_request(record.endpoint or "other", record.model, record.status, latency, ttfb)
+        if path.startswith("/static/") or (path in QUIET_PATHS and record.status < 400):
+            return
+        fields = {
+            "method": environ.get("REQUEST_METHOD", ""),
+            "path": path,
+            "status": record.status,
+            "latency_ms": round(latency * 1000, 1),
+        }
+        if api:
+            fields["ttfb_ms"] = round(ttfb * 1000, 1) if ttfb is not None else None
+            fields["key"] = record.key
+            fields["model"] = record.model
+            if record.error_code:
+                fields["error"] = record.error_code
+            if record.stream:
+                fields["stream"] = True
+        fields["ip"] = self._client_ip(environ)
+        fields["request_id"] = record.response_request_id or record.request_id
+        access_log.info("request", extra={"fields": fields})
+
+    def _client_ip(self, environ) -> str:
+        from app.client_ip import resolve_client_ip
+
+        return resolve_client_ip(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"),
+                                 self.trusted_proxies)
