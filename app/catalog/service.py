@@ -28,10 +28,11 @@ from app.providers.probe import ProbeResult, probe_connection
 from app.settings.models import Setting
 
 __all__ = [
-    "CAPABILITIES", "CONNECTION_KINDS", "CatalogError", "CatalogNotFound", "create_connection",
-    "update_connection", "delete_connection", "test_connection", "create_model", "update_model",
-    "set_model_enabled", "delete_model", "overview", "get_connection", "get_model", "find_model",
-    "lookup_model", "list_models", "enabled_model_count", "parse_capabilities",
+    "CAPABILITIES", "CONNECTION_KINDS", "CatalogError", "CatalogNotFound", "parse_capabilities",
+    "overview", "list_connections", "get_connection", "get_model", "find_model",
+    "create_connection", "update_connection", "delete_connection", "test_connection",
+    "create_model", "update_model", "set_model_enabled", "delete_model",
+    "lookup_model", "list_models", "enabled_model_count",
 ]
 
 MAX_CREDENTIAL_CHARS = 8192
@@ -47,9 +48,12 @@ def overview() -> tuple[list[tuple[Connection, int]], list[Model]]:
     """All connections with their model counts, and all models (by public id)."""
     per_connection = select(Model.connection_id, func.count()).group_by(Model.connection_id)
     counts = dict(db.session.execute(per_connection).all())
-    connections = db.session.scalars(select(Connection).order_by(func.lower(Connection.name))).all()
     models = db.session.scalars(select(Model).order_by(Model.public_id)).all()
-    return [(c, counts.get(c.id, 0)) for c in connections], list(models)
+    return [(c, counts.get(c.id, 0)) for c in list_connections()], list(models)
+
+
+def list_connections() -> list[Connection]:
+    return list(db.session.scalars(select(Connection).order_by(func.lower(Connection.name))))
 
 
 def get_connection(connection_id: int) -> Connection:
