@@ -45,11 +45,50 @@ def default_instance_path() -> Path:
     return (Path(__file__).resolve().parent.parent / "instance").resolve()
 
 
+class ConfigError(ValueError):
+    """A setting has a value Pforte cannot use; the message names the setting and the problem."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+# Settings in Flask-Limiter notation, e.g. "5/minute" or "5/minute;20/hour".
+_RATE_KEYS = {"RATELIMIT_PER_IP", "LOGIN_ATTEMPTS"}
+# Comma-separated lists, which pforte.toml may also write as arrays.
+_LIST_KEYS = {"TRUSTED_PROXIES", "METRICS_ALLOW"}
+
+
 def _coerce(key: str, value: object) -> object:
-    if key in _INT_KEYS and isinstance(value, str):
-        return int(value)
+    """Turn text from the environment into the type the setting needs; raise ConfigError if impossible."""
+    if key in _INT_KEYS and not isinstance(value, bool):
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"PFORTE_{key} must be a whole number, not {value!r}.") from None
     if key in _BOOL_KEYS and isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
+        word = value.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ConfigError(f"PFORTE_{key} must be true or false, not {value!r}.")
+        return word in _TRUE
+    if key in _RATE_KEYS:
+        from limits import parse_many
+
+        try:
+            parse_many(str(value))
+        except ValueError:
+            raise ConfigError(f"PFORTE_{key} must look like '5/minute' (Flask-Limiter notation), "
+                              f"not {value!r}.") from None
+    if key in _LIST_KEYS and isinstance(value, list | tuple):  # TOML may give a list
+        value = ",".join(str(item) for item in value)
+    if key == "TRUSTED_PROXIES":
+        from app.client_ip import parse_networks
+
+        try:
+            parse_networks(str(value or ""))
+        except ValueError:
+            raise ConfigError(f"PFORTE_TRUSTED_PROXIES must be a comma-separated list of IP addresses or "
+                              f"networks (e.g. 10.0.0.0/8, ::1), not {value!r}.") from None
+    if key == "DEFAULT_LANGUAGE" and value not in ("en", "de"):
+        raise ConfigError(f"PFORTE_DEFAULT_LANGUAGE must be 'en' or 'de', not {value!r}.")
     return value
 
 
@@ -59,9 +98,13 @@ def load_settings(instance_path: Path, environ: dict[str, str] | None = None) ->
     settings = dict(DEFAULTS)
     toml_path = instance_path / SETTINGS_FILE
     if toml_path.exists():
-        with toml_path.open("rb") as fh:
-            for key, value in tomllib.load(fh).items():
-                settings[key.upper()] = value
+        try:
+            with toml_path.open("rb") as fh:
+                from_file = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{toml_path} is not valid TOML: {exc}") from None
+        for key, value in from_file.items():
+            settings[key.upper()] = value
     for name, value in environ.items():
         if name.startswith("PFORTE_") and name != "PFORTE_INSTANCE_PATH":
             settings[name[len("PFORTE_"):]] = value
@@ -73,7 +116,13 @@ def load_or_create_secrets(instance_path: Path) -> dict[str, str]:
     path = instance_path / SECRETS_FILE
     data: dict[str, str] = {}
     if path.exists():
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            # Never silently replace it: the encryption key inside protects stored upstream credentials.
+            raise ConfigError(f"{path} is damaged (not JSON). Restore it from a backup.") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} is damaged (not a JSON object). Restore it from a backup.")
     wanted = {
         "secret_key": lambda: secrets.token_urlsafe(48),
         "key_pepper": lambda: secrets.token_urlsafe(48),
@@ -106,7 +155,8 @@ def build_flask_config(instance_path: Path, overrides: dict | None = None) -> di
     """Everything create_app() puts into app.config."""
     settings = load_settings(instance_path)
     if overrides:
-        settings.update({k.removeprefix("PFORTE_"): v for k, v in overrides.items()})
+        settings.update({k.removeprefix("PFORTE_"): _coerce(k.removeprefix("PFORTE_"), v)
+                         for k, v in overrides.items()})
     found = load_or_create_secrets(instance_path)
     db_url = settings.get("DATABASE_URL") or f"sqlite:///{instance_path / 'pforte.db'}"
     config: dict[str, object] = {f"PFORTE_{k}": v for k, v in settings.items()}

@@ -1,8 +1,10 @@
-"""Template helpers shared by every admin page (navigation, role names, locale)."""
+"""Template helpers shared by every admin page (navigation, role names, locale, time zone) and
+`render_page`, which answers an HTMX request with the fragment and any other with the full page."""
 from __future__ import annotations
 
-from flask import Flask
-from flask_babel import get_locale, lazy_gettext as _l
+from flask import Flask, render_template, request
+from flask_babel import get_locale, get_timezone
+from flask_babel import lazy_gettext as _l
 
 NAV_ITEMS = (
     ("keys.index", _l("API keys")),
@@ -16,6 +18,15 @@ NAV_ITEMS = (
 ROLE_LABELS = {"owner": _l("Owner"), "admin": _l("Admin"), "auditor": _l("Auditor")}
 
 
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render_page(full: str, fragment: str, status: int = 200, /, **context):
+    """The fragment template for an HTMX request, else the full page (which includes the fragment)."""
+    return render_template(fragment if is_htmx() else full, **context), status
+
+
 def install_template_helpers(app: Flask) -> None:
     @app.context_processor
     def helpers():
@@ -26,4 +37,5 @@ def install_template_helpers(app: Flask) -> None:
             "nav_items": nav_items,
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "current_locale": lambda: str(get_locale() or "en"),
+            "current_timezone": lambda: str(get_timezone() or "UTC"),
         }

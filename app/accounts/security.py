@@ -1,10 +1,13 @@
 """Request-wide rules for the admin pages: setup gate, read-only auditors, security headers."""
 from __future__ import annotations
 
+import ipaddress
+
 from flask import Flask, abort, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
+from app.client_ip import parse_networks
 from app.extensions import login_manager
 
 # Paths the setup gate and the auditor rule never touch (the public API has its own auth).
@@ -16,6 +19,30 @@ CSP = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+
+
+class TrustedProxyScheme:
+    """WSGI middleware: takes X-Forwarded-Proto (http/https) only from a PFORTE_TRUSTED_PROXIES address,
+    so that behind a TLS-terminating proxy request.is_secure is true (Secure cookies, HSTS, CSRF check)."""
+
+    def __init__(self, wsgi_app, trusted_proxies: str):
+        self.wsgi_app = wsgi_app
+        self.networks = parse_networks(trusted_proxies or "")
+
+    def _trusted(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        if address.version == 6 and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address.version == net.version and address in net for net in self.networks)
+
+    def __call__(self, environ, start_response):
+        proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[-1].strip().lower()
+        if proto in ("http", "https") and self._trusted(environ.get("REMOTE_ADDR", "")):
+            environ["wsgi.url_scheme"] = proto
+        return self.wsgi_app(environ, start_response)
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
@@ -61,7 +88,8 @@ def install_security(app: Flask) -> None:
     @app.after_request
     def security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # same-origin, not no-referrer: over HTTPS the CSRF check needs the Referer of our own forms.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         if not is_api_path(request.path):
             response.headers.setdefault("Content-Security-Policy", CSP)
             response.headers.setdefault("X-Frame-Options", "DENY")
@@ -73,3 +101,5 @@ def install_security(app: Flask) -> None:
         return response
 
     app.session_interface = HttpsAwareSessionInterface()
+    if app.config.get("PFORTE_TRUSTED_PROXIES"):
+        app.wsgi_app = TrustedProxyScheme(app.wsgi_app, app.config["PFORTE_TRUSTED_PROXIES"])

@@ -1,57 +1,83 @@
-"""Setup, login, logout and language choice."""
+"""Setup, login, logout and language choice. The users and account pages add their routes to `bp`
+(app.accounts.users_views, app.accounts.account_views)."""
 from __future__ import annotations
 
-import hmac
-
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.accounts import service
 from app.accounts.i18n import LANGUAGE_COOKIE, LANGUAGES
+from app.client_ip import request_client_ip
+from app.extensions import limiter
 
 bp = Blueprint("accounts", __name__)
 
+# A hard cap on login/setup posts per IP, so that even refused attempts cannot flood the audit trail.
+POSTS_PER_IP = "30/minute"
+
+
+def _throttled(exc: service.LoginThrottled) -> tuple[str, int, dict]:
+    """(message, status, headers) for a refused attempt."""
+    message = _("Too many failed attempts from this address or for this user name. "
+                "Try again in %(seconds)d seconds.", seconds=exc.retry_after)
+    return message, 429, {"Retry-After": str(exc.retry_after)}
+
+
+def _start_session(user) -> None:
+    session.clear()  # nothing from before the login survives (no session fixation)
+    login_user(user)
+
 
 @bp.route("/setup", methods=["GET", "POST"])
+@limiter.limit(POSTS_PER_IP, key_func=request_client_ip, methods=["POST"], scope="account-posts")
 def setup():
     if service.owner_exists():
         return redirect(url_for("accounts.login"))
-    error = None
+    error, status, headers = None, 200, {}
     if request.method == "POST":
-        token = request.form.get("token", "")
-        if not hmac.compare_digest(token.strip(), current_app.config["PFORTE_SETUP_TOKEN"]):
-            error = _("The setup token is not correct. It was printed by 'pforte init'.")
-        elif request.form.get("password") != request.form.get("password_confirm"):
-            error = _("The passwords do not match.")
+        form = request.form
+        try:
+            user = service.setup_owner(form.get("token", ""), form.get("username", ""),
+                                       form.get("password", ""), form.get("password_confirm", ""),
+                                       request_client_ip())
+        except service.LoginThrottled as exc:
+            error, status, headers = _throttled(exc)
+        except service.AccountError as exc:
+            error, status = str(exc), 400
         else:
-            try:
-                user = service.create_user(request.form.get("username", ""), request.form.get("password", ""), "owner")
-            except service.AccountError as exc:
-                error = str(exc)
-            else:
-                login_user(user)
-                return redirect(url_for("keys.index"))
-    return render_template("accounts/setup.html", error=error), (400 if error else 200)
+            _start_session(user)
+            return redirect(url_for("keys.index"))
+    return render_template("accounts/setup.html", error=error), status, headers
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(POSTS_PER_IP, key_func=request_client_ip, methods=["POST"], scope="account-posts")
 def login():
-    error = None
+    target = _safe_next(request.args.get("next")) or url_for("keys.index")
+    if request.method == "GET" and current_user.is_authenticated:
+        return redirect(target)
+    error, status, headers = None, 200, {}
     if request.method == "POST":
-        user = service.authenticate(request.form.get("username", ""), request.form.get("password", ""))
-        if user is None:
-            error = _("Unknown user name or wrong password.")
+        try:
+            user = service.log_in(request.form.get("username", ""), request.form.get("password", ""),
+                                  request_client_ip())
+        except service.LoginThrottled as exc:
+            error, status, headers = _throttled(exc)
         else:
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")) or url_for("keys.index"))
-    return render_template("accounts/login.html", error=error), (401 if error else 200)
+            if user is not None:
+                _start_session(user)
+                return redirect(target)
+            error, status = _("Unknown user name or wrong password."), 401
+    return render_template("accounts/login.html", error=error), status, headers
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    service.log_out(current_user)
     logout_user()
+    session.clear()
     return redirect(url_for("accounts.login"))
 
 
@@ -60,7 +86,8 @@ def set_language():
     language = request.form.get("language")
     response = redirect(_safe_next(request.form.get("next")) or "/")
     if language in LANGUAGES:
-        response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, httponly=True, samesite="Lax")
+        response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
+                            secure=request.is_secure)
         if current_user.is_authenticated:
             service.set_language(current_user, language)
     return response
@@ -72,6 +99,11 @@ def home():
 
 
 def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//"):
+    """Only local paths: "/x" yes; "//host", "/\\host" and absolute URLs no."""
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\"))
+            and not any(ord(c) < 32 for c in target)):
         return target
     return None
+
+
+from app.accounts import account_views, users_views  # noqa: E402,F401  (their routes live on bp)

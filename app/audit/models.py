@@ -12,7 +12,7 @@ class AuditEvent(db.Model):
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
     actor_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     actor_name = db.Column(db.String(64), nullable=True)  # kept when the user is gone; "cli" for the CLI
-    action = db.Column(db.String(64), nullable=False, index=True)  # e.g. key.create, key.revoke, login.failure
+    action = db.Column(db.String(64), nullable=False, index=True)  # e.g. key.create, login.failure
     target_type = db.Column(db.String(32), nullable=True)
     target_id = db.Column(db.String(64), nullable=True)
     target_name = db.Column(db.String(200), nullable=True)
