@@ -1,15 +1,36 @@
 """Per-key policy for the gateway: IP allow list, rate limits and concurrency, scope, model allow list,
 credit budget. Each check returns None when allowed or raises PolicyDenied.
 
-INTERFACE CONTRACT (used by app/gateway/pipeline.py). The bodies below are placeholders that allow
-everything; the policy work (issue 4) replaces them without changing the signatures.
+INTERFACE CONTRACT (used by app/gateway/pipeline.py, in DESIGN §5 order): check_ip (step 3),
+acquire_limits (4) → LimitGrant whose headers() go on the response and whose release() runs in a finally,
+check_scope (5), check_model / visible_models (6), reserve_budget (7) → Reservation whose settle(conn, cost)
+runs inside the settle transaction. Rules and their reasons: scopes.py, ip_allow.py, ratelimits.py,
+budget.py.
 """
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from flask import current_app
+
 from app.catalog.entries import ModelEntry
+from app.extensions import db
 from app.keys.context import KeyContext
+from app.policy import budget, ip_allow, ratelimits
+from app.policy.scopes import SCOPES, scope_allows
+from app.settings import service as settings
+
+__all__ = ["SCOPES", "PolicyDenied", "LimitGrant", "Reservation", "check_ip", "acquire_limits", "check_scope",
+           "check_model", "visible_models", "reserve_budget", "normalise_ip_list", "valid_ip_limit",
+           "org_usage", "recount_org_usage", "cost_micro"]
+
+_LIMITER = "pforte_policy_limiter"
+_limiter_lock = threading.Lock()
+INVALID_IP_ENTRY = ip_allow.InvalidEntry
 
 
 class PolicyDenied(Exception):
@@ -31,12 +52,16 @@ class LimitGrant:
     """Holds a concurrency slot (if any) until release(); headers() are added to the response."""
 
     response_headers: dict[str, str] = field(default_factory=dict)
+    releaser: Callable[[], None] | None = field(default=None, repr=False)
 
     def headers(self) -> dict[str, str]:
         return self.response_headers
 
     def release(self) -> None:
         """Free the concurrency slot. Idempotent."""
+        releaser, self.releaser = self.releaser, None
+        if releaser is not None:
+            releaser()
 
 
 @dataclass
@@ -46,37 +71,168 @@ class Reservation:
     key_id: int
     key_reserved_micro: int = 0
     org_reserved_micro: int = 0
+    org_period: str | None = None  # the month booked against the organisation allowance, if limited
+    settled: bool = False
 
     def settle(self, conn, cost_micro: int) -> None:
-        """Run inside the settle transaction (a SQLAlchemy Connection): release the reservation and
-        book cost_micro against the organisation allowance. The key's used_micro is booked by settle itself."""
+        """Run once inside the settle transaction (a SQLAlchemy Connection): release the reservation and
+        book cost_micro against the organisation allowance. The key's used_micro is booked by settle
+        itself."""
+        if self.settled:
+            return
+        self.settled = True
+        budget.settle(conn, self.key_id, self.key_reserved_micro, self.org_period, self.org_reserved_micro,
+                      cost_micro)
 
+
+# --- step 3: IP allow list -------------------------------------------------------------------------------
 
 def check_ip(key: KeyContext, client_ip: str) -> None:
     """Step 3: 403 ip_not_allowed when the key has an allow list that does not contain client_ip."""
+    if key.allowed_cidrs and not ip_allow.allowed(client_ip, key.allowed_cidrs):
+        raise PolicyDenied(403, "permission_error", "ip_not_allowed",
+                           "This API key may not be used from your IP address.")
+
+
+# --- step 4: rate limits and concurrency ------------------------------------------------------------------
+
+def limiter() -> ratelimits.RequestLimiter:
+    """This app's rate limiter (made once per app from PFORTE_RATELIMIT_STORAGE_URI)."""
+    found = current_app.extensions.get(_LIMITER)
+    if found is None:
+        with _limiter_lock:
+            found = current_app.extensions.get(_LIMITER)
+            if found is None:
+                found = _make_limiter()
+                current_app.extensions[_LIMITER] = found
+    return found
+
+
+def _make_limiter() -> ratelimits.RequestLimiter:
+    config = current_app.config
+    # Counters of installations that share one Redis database must not mix; processes of one
+    # installation share the key pepper (they could not verify keys otherwise).
+    namespace = "pf:" + hashlib.sha256(b"ratelimit:" + bytes(config["PFORTE_KEY_PEPPER"])).hexdigest()[:12]
+    uri = str(config.get("PFORTE_RATELIMIT_STORAGE_URI") or "memory://")
+    slot_ttl = int(config.get("PFORTE_CONCURRENCY_SLOT_SECONDS") or ratelimits.DEFAULT_SLOT_SECONDS)
+    return ratelimits.RequestLimiter(uri, namespace, settings.per_ip_limit, slot_ttl)
+
+
+_PER = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+
+
+def _refusal_message(decision: ratelimits.Decision) -> str:
+    kind, limit, wait = decision.refused_kind, decision.refused_limit, decision.retry_after
+    if kind == "concurrency":
+        return (f"Too many concurrent requests for this API key (at most {limit} at a time). "
+                f"Try again in {wait} s.")
+    if kind == "month":
+        return (f"Rate limit reached for this API key: {limit} requests per month. "
+                "The limit resets at the start of next month (UTC).")
+    if kind == "ip":
+        seconds = int(decision.headers.get("X-RateLimit-Window", "60"))
+        per = _PER.get(seconds, f"{seconds} seconds")
+        return f"Too many requests from your IP address: {limit} per {per}. Try again in {wait} s."
+    return f"Rate limit reached for this API key: {limit} requests per {kind}. Try again in {wait} s."
 
 
 def acquire_limits(key: KeyContext, client_ip: str) -> LimitGrant:
-    """Step 4: per-IP limit, the key's per-minute/hour/month limits and concurrency (429 when refused)."""
-    return LimitGrant()
+    """Step 4: per-IP limit, the key's per-minute/hour/month limits and concurrency (429 when refused).
+    The grant's headers describe the tightest limit and warn from 80 % of a monthly limit or of the quota."""
+    active = limiter()
+    warn = budget.near_quota(key, ratelimits.month_of(active.clock())[0])
+    decision = active.check(key, client_ip, warn)
+    if not decision.allowed:
+        raise PolicyDenied(429, "rate_limit_error", "rate_limit_exceeded", _refusal_message(decision),
+                           headers=decision.headers, retry_after=decision.retry_after)
+    return LimitGrant(decision.headers, decision.release)
 
+
+# --- steps 5 and 6: scope and model -------------------------------------------------------------------------
 
 def check_scope(key: KeyContext, endpoint: str, method: str) -> None:
     """Step 5: 403 scope_not_allowed when the key's scope does not cover this endpoint.
     endpoint is one of: chat, completions, embeddings, messages, models."""
+    if not scope_allows(key.scope, endpoint, method):
+        raise PolicyDenied(403, "permission_error", "scope_not_allowed",
+                           f"This API key (scope '{key.scope}') may not call this endpoint.")
 
 
 def check_model(key: KeyContext, model: ModelEntry) -> None:
     """Step 6: 403 model_not_allowed when the key has a model allow list without this model."""
+    if key.allowed_models and model.public_id not in key.allowed_models:
+        raise PolicyDenied(403, "permission_error", "model_not_allowed",
+                           f"This API key may not use the model '{model.public_id}'.")
 
 
 def visible_models(key: KeyContext, models: list[ModelEntry]) -> list[ModelEntry]:
     """/v1/models lists only the models this key may use."""
-    return models
+    if not key.allowed_models:
+        return models
+    return [model for model in models if model.public_id in key.allowed_models]
+
+
+# --- step 7: credits ----------------------------------------------------------------------------------------
+
+def cost_micro(input_tokens: int, output_tokens: int, model: ModelEntry) -> int:
+    """What a request costs in micro-credits."""
+    return budget.cost_micro(input_tokens, output_tokens, model.input_price, model.output_price)
+
+
+_EXHAUSTED = {
+    "key": "This API key has used up its credit quota.",
+    "key_monthly": "This API key has used up its credit quota for this month; it renews on the 1st (UTC).",
+    "org": "The organisation's monthly credit allowance is used up; it renews on the 1st (UTC).",
+}
 
 
 def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: int,
                    max_output_tokens: int | None) -> Reservation:
     """Step 7: reserve the worst case (402 insufficient_quota when the key quota or the organisation
-    allowance cannot cover it)."""
-    return Reservation(key_id=key.id)
+    allowance cannot cover it). The worst case is the prompt estimate plus max_output_tokens (the model's
+    max_output_tokens when None) at the model's prices; with a small remainder the reservation is capped at
+    what remains (see budget.py). No database write when neither the key nor the organisation is limited."""
+    allowance = settings.org_allowance_micro()
+    if key.quota_micro is None and allowance is None:
+        return Reservation(key.id)
+    outputs = model.max_output_tokens if max_output_tokens is None else max_output_tokens
+    worst = budget.worst_case_micro(prompt_tokens_estimate, outputs, model.input_price, model.output_price)
+    period = ratelimits.month_of(time.time())[0]
+    try:
+        with db.engine.begin() as conn:
+            key_reserved = budget.reserve_key(conn, key, worst, period) if key.quota_micro is not None else 0
+            org_reserved = budget.reserve_org(conn, allowance, worst, period) if allowance is not None else 0
+    except budget.BudgetExhausted as exc:
+        which = "key_monthly" if exc.which == "key" and key.quota_monthly else exc.which
+        raise PolicyDenied(402, "insufficient_quota", "insufficient_quota", _EXHAUSTED[which],
+                           headers={"x-should-retry": "false"}) from None
+    return Reservation(key.id, key_reserved, org_reserved, period if allowance is not None else None)
+
+
+# --- for the admin side (keys and settings) -----------------------------------------------------------
+
+def normalise_ip_list(entries) -> list[str]:
+    """Validate and canonicalise an IP allow list (list or text); raises INVALID_IP_ENTRY (a ValueError
+    whose .entry is the bad item)."""
+    return ip_allow.normalise(entries)
+
+
+def valid_ip_limit(spec: str) -> bool:
+    """True when spec is a limit the per-IP limiter understands ('60/minute', '10/second;500/hour')."""
+    try:
+        return bool(ratelimits.parse_ip_limits(spec))
+    except ValueError:
+        return False
+
+
+def org_usage() -> tuple[int, int, str]:
+    """(used, reserved, 'YYYY-MM') of the organisation counter for this month."""
+    period = budget.period_of()
+    with db.engine.connect() as conn:
+        used, reserved = budget.org_status(conn, period)
+    return used, reserved, period
+
+
+def recount_org_usage(conn) -> int:
+    """Recount this month's organisation usage from the request log (inside the caller's transaction)."""
+    return budget.recount_org(conn, budget.period_of())

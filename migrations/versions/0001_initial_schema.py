@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 10:45:24.498987
+Create Date: 2026-11-23 10:53:03.082902
 
 """
 from alembic import op
@@ -32,6 +32,12 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_connections')),
     sa.UniqueConstraint('name', name=op.f('uq_connections_name'))
+    )
+    op.create_table('org_budget',
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('used_micro', sa.BigInteger(), nullable=False),
+    sa.Column('reserved_micro', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('period', name=op.f('pk_org_budget'))
     )
     op.create_table('settings',
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -189,5 +195,6 @@ def downgrade():
     op.drop_table('api_keys')
     op.drop_table('users')
     op.drop_table('settings')
+    op.drop_table('org_budget')
     op.drop_table('connections')
     # ### end Alembic commands ###
