@@ -114,8 +114,12 @@ def serve(app: Flask, host: str | None = None, port: int | None = None) -> None:
     gevent.signal_handler(signal.SIGTERM, on_signal)
     gevent.signal_handler(signal.SIGINT, on_signal)
     server.start()
+    from app.usage.service import start_daily_purge
+
+    purge = start_daily_purge(app)  # request-log retention, once a day
     print(f"Pforte listening on http://{host}:{port}/", flush=True, file=sys.stderr)
     stop_requested.wait()
+    purge.kill(block=False)
     server.drain(grace, cancel_now)
     with app.app_context():
         from app.extensions import db

@@ -1,3 +1,35 @@
-"""Command-line commands of the usage domain."""
+"""`pforte usage …` commands."""
+from __future__ import annotations
 
-commands: list = []
+import click
+from flask.cli import AppGroup
+
+from app.usage import service
+
+usage = AppGroup("usage", help="Request logs and usage totals.")
+
+
+@usage.command("purge")
+@click.option("--days", default=None,
+              type=click.IntRange(service.MIN_RETENTION_DAYS, service.MAX_RETENTION_DAYS),
+              help="Keep this many days instead of the configured retention period.")
+def purge_command(days: int | None) -> None:
+    """Delete request-log rows older than the retention period (monthly totals are kept)."""
+    keep = days if days is not None else service.retention_days()
+    removed = service.purge_request_logs(keep)
+    click.echo(f"Removed {removed} request-log rows older than {keep} days; monthly totals are kept.")
+
+
+@usage.command("retention")
+@click.argument("days", required=False)
+def retention_command(days: str | None) -> None:
+    """Show the retention period, or set it to DAYS."""
+    if days is not None:
+        try:
+            service.set_retention_days(days, actor="cli")
+        except service.UsageInputError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"Request logs are kept for {service.retention_days()} days.")
+
+
+commands = [usage]

@@ -1,4 +1,75 @@
-"""HTML/HTMX routes of the usage domain."""
-from flask import Blueprint
+"""Usage pages: the dashboard with its CSV exports, one key's recent activity, and the retention setting."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_decimal, format_number
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from app.accounts.access import owner_required
+from app.usage import service
+from app.usage.charts import daily_charts
 
 bp = Blueprint("usage", __name__)
+
+
+@bp.app_template_filter("credits")
+def credits_filter(micro: int | None) -> str:
+    """Micro-credits as credits for display (up to 4 decimals, locale formatting)."""
+    return format_decimal((micro or 0) / service.MICRO, format="#,##0.####")
+
+
+@bp.app_template_filter("count")
+def count_filter(value: int | float | None) -> str:
+    return format_number(value or 0)
+
+
+def _render(full: str, fragment: str, **context):
+    template = fragment if request.headers.get("HX-Request") else full
+    return render_template(template, **context)
+
+
+@bp.route("/usage")
+@login_required
+def dashboard():
+    usage_filter, errors = service.parse_filter(request.args)
+    dash = service.dashboard(usage_filter)
+    return _render("usage/dashboard.html", "usage/_dashboard.html", dash=dash, errors=errors,
+                   charts=daily_charts(dash.daily), retention_days=service.retention_days())
+
+
+@bp.route("/usage/export.csv")
+@login_required
+def export():
+    usage_filter, errors = service.parse_filter(request.args)
+    table = request.args.get("table", "daily")
+    try:
+        if errors:
+            raise service.UsageInputError(" ".join(errors))
+        text = service.export_csv(usage_filter, table)
+    except service.UsageInputError as exc:
+        return Response(str(exc), status=400, mimetype="text/plain")
+    return Response(text, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{service.export_filename(usage_filter, table)}"'})
+
+
+@bp.route("/usage/retention", methods=["POST"])
+@owner_required
+def retention():
+    try:
+        days = service.set_retention_days(request.form.get("retention_days", ""))
+    except service.UsageInputError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("Request logs are now kept for %(days)d days.", days=days), "success")
+    return redirect(url_for("usage.dashboard"))
+
+
+@bp.route("/usage/keys/<public_id>")
+@login_required
+def key_activity(public_id: str):
+    try:
+        activity = service.key_activity(public_id)
+    except service.UnknownKey:
+        abort(404)
+    return _render("usage/key_activity.html", "usage/_key_activity.html", activity=activity)
