@@ -7,13 +7,12 @@ database in the common case.
 """
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.audit import service as audit
@@ -22,10 +21,9 @@ from app.catalog.crypto import encrypt_credential
 from app.catalog.entries import ModelEntry
 from app.catalog.models import CAPABILITIES, CONNECTION_KINDS, Connection, Model
 from app.catalog.validation import CatalogError, clean_connection, clean_model, parse_capabilities
-from app.database import utcnow
 from app.extensions import db
 from app.providers.probe import ProbeResult, probe_connection
-from app.settings.models import Setting
+from app.settings import service as settings
 
 __all__ = [
     "CAPABILITIES", "CONNECTION_KINDS", "CatalogError", "CatalogNotFound", "parse_capabilities",
@@ -271,17 +269,8 @@ def _model_snapshot(model: Model, connection: Connection | None) -> dict:
 
 
 def _bump_catalog_version() -> None:
-    """Write a fresh catalog version (a random token, so concurrent writers never produce the same one)."""
-    value = json.dumps(uuid.uuid4().hex)
-    result = db.session.execute(update(Setting).where(Setting.key == VERSION_SETTING)
-                                .values(value=value, updated_at=utcnow()))
-    if result.rowcount:
-        return
-    try:
-        with db.session.begin_nested():
-            db.session.add(Setting(key=VERSION_SETTING, value=value))
-    except IntegrityError:  # another process created the row meanwhile
-        db.session.execute(update(Setting).where(Setting.key == VERSION_SETTING).values(value=value))
+    """Write a fresh catalog version: a random token, so that concurrent writers never store the same one."""
+    settings.set_setting(VERSION_SETTING, uuid.uuid4().hex)
 
 
 def _commit_change() -> None:
