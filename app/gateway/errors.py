@@ -1,20 +1,113 @@
-"""API errors in the OpenAI shape (DESIGN §6)."""
+"""API errors in the OpenAI shape (DESIGN §6): `{"error": {"message", "type", "param", "code"}}`."""
 from __future__ import annotations
 
-from flask import jsonify
+import json
+
+from flask import Response, request
+
+MAX_RETRY_AFTER = 60
 
 
-def error_response(status: int, message: str, type_: str, code: str | None, param: str | None = None):
-    response = jsonify({"error": {"message": message, "type": type_, "param": param, "code": code}})
-    response.status_code = status
-    return response
+class GatewayError(Exception):
+    """A refused or failed API request: HTTP status, OpenAI error type and code, message, extra headers."""
+
+    def __init__(self, status: int, error_type: str, code: str | None, message: str, param: str | None = None,
+                 headers: dict[str, str] | None = None, retry_after: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.code = code
+        self.message = message
+        self.param = param
+        self.headers = dict(headers or {})
+        self.retry_after = retry_after
+
+    @classmethod
+    def from_policy(cls, denied) -> GatewayError:
+        """From app.policy.service.PolicyDenied."""
+        return cls(denied.status, denied.error_type, denied.code, denied.message,
+                   headers=denied.headers, retry_after=denied.retry_after)
+
+    @classmethod
+    def from_upstream(cls, error) -> GatewayError:
+        """From app.providers.base.UpstreamError."""
+        return cls(error.status, error.error_type, error.code, error.message, param=error.param,
+                   retry_after=error.retry_after)
+
+    def response_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.retry_after is not None:
+            headers["retry-after"] = str(max(0, min(int(self.retry_after), MAX_RETRY_AFTER)))
+        if self.status == 402:
+            headers["x-should-retry"] = "false"
+        return headers
+
+    def body(self) -> dict:
+        error = {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}
+        if self.retry_after is not None:
+            error["retry_after"] = max(0, min(int(self.retry_after), MAX_RETRY_AFTER))
+        return {"error": error}
+
+
+def invalid_request(message: str, param: str | None = None, code: str = "invalid_request") -> GatewayError:
+    return GatewayError(400, "invalid_request_error", code, message, param=param)
+
+
+def missing_api_key() -> GatewayError:
+    return GatewayError(401, "invalid_request_error", "invalid_api_key",
+                        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.")
+
+
+def invalid_api_key() -> GatewayError:
+    return GatewayError(401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.")
+
+
+def expired_api_key() -> GatewayError:
+    return GatewayError(401, "invalid_request_error", "expired_api_key", "This API key has expired.")
+
+
+def request_too_large(limit: int) -> GatewayError:
+    return GatewayError(413, "invalid_request_error", "request_too_large",
+                        f"The request body is larger than the limit of {limit} bytes.")
+
+
+def model_not_found(model: str) -> GatewayError:
+    return GatewayError(404, "invalid_request_error", "model_not_found",
+                        f"The model `{model}` does not exist or you do not have access to it.", param="model")
+
+
+def unknown_url(method: str, path: str) -> GatewayError:
+    return GatewayError(404, "invalid_request_error", "unknown_url", f"Invalid URL ({method} {path})")
+
+
+def internal_error() -> GatewayError:
+    return GatewayError(500, "server_error", "internal_error",
+                        "The server had an error processing your request. The request id helps the "
+                        "administrator find it in the server log.")
+
+
+def openai_error_response(error: GatewayError) -> Response:
+    body = json.dumps(error.body(), ensure_ascii=False)
+    return Response(body, status=error.status, headers=error.response_headers(), mimetype="application/json")
+
+
+def stream_error_frame(error: GatewayError) -> bytes:
+    """The one SSE frame that reports a failure after a stream has started."""
+    return b"data: " + json.dumps(error.body(), ensure_ascii=False).encode() + b"\n\n"
 
 
 def http_exception_response(exc):
+    """JSON for werkzeug errors on API paths (unknown route, wrong method, …)."""
     if exc.code == 404:
-        return error_response(404, "Unknown URL.", "invalid_request_error", "unknown_url")
-    return error_response(exc.code or 500, exc.description or exc.name, "invalid_request_error", None)
+        return openai_error_response(unknown_url(request.method, request.path))
+    if exc.code == 405:
+        return openai_error_response(GatewayError(405, "invalid_request_error", "method_not_allowed",
+                                                  f"Method {request.method} is not allowed on {request.path}."))
+    status = exc.code or 500
+    if status >= 500:
+        return openai_error_response(internal_error())
+    return openai_error_response(GatewayError(status, "invalid_request_error", None, exc.description or exc.name))
 
 
 def internal_error_response():
-    return error_response(500, "The server had an error processing your request.", "server_error", "internal_error")
+    return openai_error_response(internal_error())

@@ -1,5 +1,94 @@
-"""The public client API (OpenAI- and Anthropic-compatible). Routes stay thin; see pipeline.py."""
-from flask import Blueprint
+"""The public client API (OpenAI- and Anthropic-compatible). Routes stay thin: each hands its request to
+pipeline.run() with the endpoint's checks and answer (see pipeline.py and openai_api.py).
+
+Paths: /v1/… and the same under /api/openai-compat/v1/ and /api/v1/; the OpenAI ones also without the
+/v1 (SDK base URLs that forgot it) and with a doubled /v1/v1. Every API response carries `x-request-id`
+and CORS headers (no cookies are involved, so any origin may call with its key); OPTIONS answers 204.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from app.accounts.security import is_api_path
+from app.gateway import openai_api, pipeline
+from app.gateway.pipeline import REQUEST_ID_ENVIRON, new_request_id
 
 bp = Blueprint("gateway", __name__)
 csrf_exempt = True
+
+PREFIXES = ("/v1", "/api/openai-compat/v1", "/api/v1", "", "/v1/v1")
+
+CORS_ALLOW_HEADERS = ", ".join((
+    "authorization", "content-type", "x-api-key", "api-key", "anthropic-version", "anthropic-beta",
+    "anthropic-dangerous-direct-browser-access", "openai-organization", "openai-project", "x-request-id",
+    "x-stainless-arch", "x-stainless-lang", "x-stainless-os", "x-stainless-package-version",
+    "x-stainless-retry-count", "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-timeout",
+    "x-stainless-read-timeout", "x-stainless-async", "x-stainless-helper-method", "x-stainless-poll-helper",
+))
+CORS_EXPOSE_HEADERS = ", ".join((
+    "x-request-id", "request-id", "retry-after", "retry-after-ms", "x-should-retry",
+    "x-ratelimit-limit-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens",
+))
+CORS_MAX_AGE = "600"
+
+
+def chat_completions():
+    return pipeline.run("chat", openai_api.answer_chat, validate=openai_api.validate_chat)
+
+
+def completions():
+    return pipeline.run("completions", openai_api.answer_completions, validate=openai_api.validate_completions)
+
+
+def embeddings():
+    return pipeline.run("embeddings", openai_api.answer_embeddings, validate=openai_api.validate_embeddings)
+
+
+def models():
+    return pipeline.run("models", openai_api.answer_models, validate=None)
+
+
+def model(model_id: str):
+    return pipeline.run("models", lambda call: openai_api.answer_model(call, model_id), validate=None)
+
+
+def messages():
+    from app.gateway.messages import handle_messages
+
+    return handle_messages()
+
+
+for _prefix in PREFIXES:
+    bp.add_url_rule(f"{_prefix}/chat/completions", view_func=chat_completions, methods=["POST"])
+    bp.add_url_rule(f"{_prefix}/completions", view_func=completions, methods=["POST"])
+    bp.add_url_rule(f"{_prefix}/embeddings", view_func=embeddings, methods=["POST"])
+    bp.add_url_rule(f"{_prefix}/models", view_func=models, methods=["GET"])
+    bp.add_url_rule(f"{_prefix}/models/<path:model_id>", view_func=model, methods=["GET"])
+    bp.add_url_rule(f"{_prefix}/messages", view_func=messages, methods=["POST"])
+
+
+@bp.before_app_request
+def preflight():
+    """CORS preflight for any API path: 204, no body, no credentials needed."""
+    if request.method == "OPTIONS" and is_api_path(request.path):
+        response = Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = (
+            request.headers.get("Access-Control-Request-Headers") or CORS_ALLOW_HEADERS)
+        response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+        return response
+    return None
+
+
+@bp.after_app_request
+def api_headers(response: Response) -> Response:
+    """x-request-id and CORS on every API response (errors and preflights included)."""
+    if is_api_path(request.path):
+        headers = response.headers
+        if "x-request-id" not in headers:
+            headers["x-request-id"] = request.environ.get(REQUEST_ID_ENVIRON) or new_request_id()
+        headers["Access-Control-Allow-Origin"] = "*"
+        headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+        headers.add("Vary", "Origin")
+    return response

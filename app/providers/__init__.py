@@ -1,0 +1,65 @@
+"""Upstream adapters, one module per connection kind, all with the interface in base.py.
+
+`provider_for(kind)` returns the shared adapter of a kind; adapters that talk HTTP share one pooled
+transport. Modules are imported on first use, so a kind whose module is missing fails only its own
+requests (with a 502), not the gateway.
+"""
+from __future__ import annotations
+
+import importlib
+
+from app.providers.base import Provider, UpstreamError, upstream_failed
+
+# kind → "module:class"
+REGISTRY = {
+    "openai": "app.providers.openai_compatible:OpenAICompatibleProvider",
+    "azure": "app.providers.azure:AzureProvider",
+    "anthropic": "app.providers.anthropic:AnthropicProvider",
+    "demo": "app.providers.demo:DemoProvider",
+}
+
+_providers: dict[str, Provider] = {}
+_transport = None
+_pool_size = 256
+
+
+def configure(pool_size: int) -> None:
+    """Set the per-connection pool size (before the first upstream request)."""
+    global _pool_size
+    _pool_size = max(1, int(pool_size))
+
+
+def transport():
+    """The pooled HTTP transport shared by the HTTP-based adapters."""
+    global _transport
+    if _transport is None:
+        from app.providers.transport import HttpTransport
+
+        _transport = HttpTransport(_pool_size)
+    return _transport
+
+
+def provider_for(kind: str) -> Provider:
+    provider = _providers.get(kind)
+    if provider is not None:
+        return provider
+    spec = REGISTRY.get(kind)
+    if spec is None:
+        raise upstream_failed(f"The connection kind {kind!r} is not supported.")
+    module_name, class_name = spec.split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        raise upstream_failed(f"The connection kind {kind!r} is not available in this installation.") from None
+    provider = cls(transport())
+    _providers[kind] = provider
+    return provider
+
+
+def close_all() -> None:
+    for provider in _providers.values():
+        provider.close()
+    _providers.clear()
+
+
+__all__ = ["Provider", "UpstreamError", "provider_for", "configure", "transport", "close_all", "REGISTRY"]

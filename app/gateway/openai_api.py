@@ -1,0 +1,173 @@
+"""The OpenAI endpoints: request checks, the upstream request, and the answers (steps 5, 8 and 9)."""
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from datetime import UTC, datetime
+
+from flask import Response
+
+from app.catalog.entries import ModelEntry
+from app.gateway import errors, pipeline
+from app.gateway.pipeline import Call
+from app.gateway.sse import OpenAIStreamEncoder, open_stream, usage_object
+from app.policy import service as policy
+from app.providers.base import Usage
+
+JSON = "application/json"
+
+
+# --- step 5: required fields ---------------------------------------------------------------------
+
+def validate_chat(body: dict) -> None:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise errors.invalid_request("'messages' must be a non-empty array of messages.", param="messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise errors.invalid_request(f"messages[{index}] must be an object with a 'role'.",
+                                         param=f"messages[{index}]")
+    _validate_common(body)
+
+
+def validate_completions(body: dict) -> None:
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str | list):
+        raise errors.invalid_request("'prompt' must be a string or an array.", param="prompt")
+    _validate_common(body)
+
+
+def validate_embeddings(body: dict) -> None:
+    items = body.get("input")
+    if not isinstance(items, str | list) or (isinstance(items, list) and not items):
+        raise errors.invalid_request("'input' must be a string or a non-empty array.", param="input")
+    if body.get("encoding_format") not in (None, "float", "base64"):
+        raise errors.invalid_request("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
+    if body.get("stream"):
+        raise errors.invalid_request("Embeddings cannot be streamed.", param="stream")
+
+
+def _validate_common(body: dict) -> None:
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise errors.invalid_request("'stream_options' must be an object.", param="stream_options")
+    for name in ("max_tokens", "max_completion_tokens", "n"):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise errors.invalid_request(f"'{name}' must be a non-negative integer.", param=name)
+
+
+# --- steps 8 and 9 -------------------------------------------------------------------------------
+
+def upstream_body(call: Call, endpoint: str) -> dict:
+    """The client's request for the upstream: its model name; usage asked for on streams."""
+    body = dict(call.body)
+    body["model"] = call.model.upstream_model
+    if call.stream:
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    else:
+        body.pop("stream_options", None)
+    if endpoint == "embeddings":
+        body.pop("encoding_format", None)  # floats from every backend; base64 is made here
+    return body
+
+
+def answer_chat(call: Call) -> Response:
+    return _answer_generation(call, "chat")
+
+
+def answer_completions(call: Call) -> Response:
+    return _answer_generation(call, "completions")
+
+
+def _answer_generation(call: Call, endpoint: str) -> Response:
+    result = pipeline.forward(call, endpoint, upstream_body(call, endpoint))
+    if call.stream:
+        include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
+        encoder = OpenAIStreamEncoder(call, call.model.public_id, call.model.upstream_model, include_usage)
+        return open_stream(call, result, encoder)
+    result["model"] = call.model.public_id
+    usage = result.get("usage")
+    if isinstance(usage, dict) and _counts(usage):
+        call.usage = Usage(*_counts(usage))
+        full = usage_object(call.usage)
+        result["usage"] = {**full, **usage, "prompt_tokens_details": usage.get("prompt_tokens_details")
+                           or full["prompt_tokens_details"],
+                           "completion_tokens_details": usage.get("completion_tokens_details")
+                           or full["completion_tokens_details"]}
+    else:
+        call.usage = Usage(pipeline.estimate_prompt_tokens(call.body), _estimate_output(result), estimated=True)
+        result["usage"] = usage_object(call.usage)
+    return json_response(result)
+
+
+def answer_embeddings(call: Call) -> Response:
+    result = pipeline.forward(call, "embeddings", upstream_body(call, "embeddings"))
+    result["model"] = call.model.public_id
+    usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
+    prompt = usage.get("prompt_tokens")
+    if isinstance(prompt, int):
+        call.usage = Usage(prompt, 0)
+    else:
+        call.usage = Usage(pipeline.estimate_prompt_tokens(call.body), 0, estimated=True)
+        result["usage"] = {"prompt_tokens": call.usage.input_tokens, "total_tokens": call.usage.input_tokens}
+    if call.body.get("encoding_format") == "base64":
+        for item in result.get("data") or ():
+            vector = item.get("embedding") if isinstance(item, dict) else None
+            if isinstance(vector, list):
+                item["embedding"] = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return json_response(result)
+
+
+def _counts(usage: dict) -> tuple[int, int] | None:
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if isinstance(prompt, int) and isinstance(completion, int):
+        return prompt, completion
+    return None
+
+
+def _estimate_output(result: dict) -> int:
+    chars = 0
+    for choice in result.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        message = choice.get("message") or {}
+        chars += len(choice.get("text") or "") + len(message.get("content") or "")
+        for tool_call in message.get("tool_calls") or ():
+            chars += len(((tool_call or {}).get("function") or {}).get("arguments") or "")
+    return (chars + 3) // 4
+
+
+# --- models --------------------------------------------------------------------------------------
+
+def answer_models(call: Call) -> Response:
+    from app.catalog.service import list_models
+
+    entries = policy.visible_models(call.key, list_models())
+    data = [model_object(entry) for entry in entries]
+    return json_response({"object": "list", "data": data, "has_more": False,
+                          "first_id": data[0]["id"] if data else None,
+                          "last_id": data[-1]["id"] if data else None})
+
+
+def answer_model(call: Call, model_id: str) -> Response:
+    from app.catalog.service import lookup_model
+
+    call.model_name = model_id
+    entry = lookup_model(model_id)
+    if entry is None or not entry.enabled or not policy.visible_models(call.key, [entry]):
+        raise errors.model_not_found(model_id)
+    return json_response(model_object(entry))
+
+
+def model_object(entry: ModelEntry) -> dict:
+    """One model for both SDKs: OpenAI's fields (object, created, owned_by) and Anthropic's (type,
+    display_name, created_at)."""
+    created_at = datetime.fromtimestamp(entry.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"id": entry.public_id, "object": "model", "created": entry.created, "owned_by": "pforte",
+            "type": "model", "display_name": entry.display_name, "created_at": created_at}
+
+
+def json_response(value: dict, status: int = 200) -> Response:
+    return Response(json.dumps(value, ensure_ascii=False, separators=(",", ":")), status=status, mimetype=JSON)

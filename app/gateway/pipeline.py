@@ -1,0 +1,295 @@
+"""The request pipeline (DESIGN §5). Each step is a small function; the order is the contract:
+
+1 credential · 2 key · 3 client IP · 4 limits · 5 request (body, scope) · 6 model · 7 budget ·
+8 forward · 9 relay · 10 settle (always, in `finally`).
+
+`run()` drives one API request through the steps and answers errors in the caller's wire shape, so the
+OpenAI routes and the Anthropic `/v1/messages` route share everything but their translation.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Response, current_app, has_app_context, request
+
+from app.catalog.entries import ModelEntry
+from app.client_ip import request_client_ip
+from app.extensions import db
+from app.gateway import errors
+from app.gateway.errors import GatewayError
+from app.keys.context import KeyContext, KeyRejection
+from app.policy import service as policy
+from app.policy.service import LimitGrant, PolicyDenied, Reservation
+from app.providers import provider_for
+from app.providers.base import UpstreamError, UpstreamStream, Usage
+from app.usage.settle import RequestRecord, cost_micro, settle_request
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_ENVIRON = "pforte.request_id"
+# Which capability a model needs for an endpoint (a model without capabilities offers all).
+ENDPOINT_CAPABILITY = {"chat": "chat", "completions": "chat", "messages": "chat", "embeddings": "embeddings"}
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """One API request on its way through the pipeline, and what settle() will record."""
+
+    endpoint: str  # chat | completions | embeddings | messages | models
+    request_id: str
+    started: float
+    app: object = None
+    client_ip: str = ""
+    key: KeyContext | None = None
+    grant: LimitGrant | None = None
+    body: dict | None = None
+    body_size: int = 0
+    model_name: str | None = None
+    model: ModelEntry | None = None
+    reservation: Reservation | None = None
+    stream: bool = False
+    forwarded: bool = False
+    status: int = 200
+    error_code: str | None = None
+    usage: Usage | None = None
+    output_estimate: int = 0  # tokens, when upstream reports no usage
+    first_byte: float | None = None
+    settled: bool = False
+    handed_off: bool = False  # a stream settles when it ends, not when the view returns
+
+    def fail(self, error: GatewayError) -> None:
+        self.status = error.status
+        self.error_code = error.code
+
+    def mark_first_byte(self) -> None:
+        if self.first_byte is None:
+            self.first_byte = time.perf_counter()
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+def begin(endpoint: str) -> Call:
+    call = Call(endpoint=endpoint, request_id=new_request_id(), started=time.perf_counter(),
+                app=current_app._get_current_object())
+    request.environ[REQUEST_ID_ENVIRON] = call.request_id
+    call.client_ip = request_client_ip()
+    return call
+
+
+# --- steps 1 to 7 --------------------------------------------------------------------------------
+
+def read_credential(headers) -> str | None:
+    """Step 1: `Authorization: Bearer` (any case), else `x-api-key`, else `api-key`."""
+    authorization = headers.get("Authorization")
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return (headers.get("x-api-key") or headers.get("api-key") or "").strip() or None
+
+
+def authenticate(call: Call) -> None:
+    """Step 2: the same 401 for unknown, malformed, revoked and disabled keys; expired keys may say so."""
+    from app.keys.service import verify_key
+
+    raw = read_credential(request.headers)
+    if raw is None:
+        raise errors.missing_api_key()
+    result = verify_key(raw)
+    if isinstance(result, KeyRejection):
+        raise errors.expired_api_key() if result.reason == "expired" else errors.invalid_api_key()
+    call.key = result
+
+
+def check_client_ip(call: Call) -> None:
+    """Step 3."""
+    policy.check_ip(call.key, call.client_ip)
+
+
+def acquire_limits(call: Call) -> None:
+    """Step 4."""
+    call.grant = policy.acquire_limits(call.key, call.client_ip)
+
+
+def read_body(call: Call, validate: Callable[[dict], None] | None) -> None:
+    """Step 5: the key's scope covers the endpoint; a JSON object within the size limit; required fields."""
+    policy.check_scope(call.key, call.endpoint, request.method)
+    if validate is None:
+        return
+    limit = int(current_app.config["PFORTE_MAX_BODY_BYTES"])
+    if request.content_length is not None and request.content_length > limit:
+        raise errors.request_too_large(limit)
+    raw = _read_limited(limit)
+    call.body_size = len(raw)
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise errors.invalid_request(
+            "We could not parse the JSON body of your request. Send a JSON object.") from None
+    if not isinstance(body, dict):
+        raise errors.invalid_request("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise errors.invalid_request("You must provide a model parameter.", param="model")
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise errors.invalid_request("'stream' must be true or false.", param="stream")
+    call.model_name = model
+    call.stream = bool(stream)
+    validate(body)
+    call.body = body
+
+
+def _read_limited(limit: int) -> bytes:
+    stream = request.stream
+    parts, size = [], 0
+    while True:
+        part = stream.read(min(65536, limit + 1 - size))
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            raise errors.request_too_large(limit)
+
+
+def resolve_model(call: Call) -> None:
+    """Step 6: an enabled catalog model that offers this endpoint and that the key may use."""
+    from app.catalog.service import lookup_model
+
+    entry = lookup_model(call.model_name)
+    if entry is None or not entry.enabled or entry.target is None:
+        raise errors.model_not_found(call.model_name)
+    policy.check_model(call.key, entry)
+    needed = ENDPOINT_CAPABILITY.get(call.endpoint)
+    if needed and entry.capabilities and needed not in entry.capabilities:
+        raise errors.invalid_request(f"The model `{entry.public_id}` does not offer the {call.endpoint} endpoint.",
+                                     param="model")
+    if call.body.get("tools") and entry.capabilities and "tools" not in entry.capabilities:
+        raise errors.invalid_request(f"The model `{entry.public_id}` does not support tools.", param="tools")
+    call.model = entry
+
+
+def reserve_budget(call: Call) -> None:
+    """Step 7: reserve the worst case (prompt estimated from the body size, output from max tokens)."""
+    body = call.body
+    max_output = body.get("max_completion_tokens") or body.get("max_tokens")
+    if not isinstance(max_output, int) or isinstance(max_output, bool):
+        max_output = None
+    call.reservation = policy.reserve_budget(call.key, call.model, call.body_size // 4 + 1, max_output)
+
+
+def admit(call: Call, validate: Callable[[dict], None] | None) -> None:
+    """Steps 1–7. With validate=None the request has no body and no model (GET /v1/models)."""
+    authenticate(call)
+    check_client_ip(call)
+    acquire_limits(call)
+    read_body(call, validate)
+    if validate is not None:
+        resolve_model(call)
+        reserve_budget(call)
+
+
+# --- step 8 --------------------------------------------------------------------------------------
+
+def forward(call: Call, endpoint: str, body: dict) -> dict | UpstreamStream:
+    """Step 8: send an OpenAI-shaped request (model already the upstream name) to the model's provider."""
+    target = call.model.target
+    provider = provider_for(target.kind)
+    call.forwarded = True
+    return provider.request(target, endpoint, body, call.stream)
+
+
+# --- step 10 -------------------------------------------------------------------------------------
+
+def settle(call: Call) -> None:
+    """Step 10: record the request and book its cost (never raises)."""
+    if call.settled:
+        return
+    call.settled = True
+    usage = call.usage
+    if usage is None and call.forwarded and (call.status < 400 or call.first_byte):
+        usage = Usage(estimate_prompt_tokens(call.body), call.output_estimate, estimated=True)
+    usage = usage or Usage()
+    model = call.model
+    credits = cost_micro(usage.input_tokens, usage.output_tokens, model.input_price, model.output_price) \
+        if model else 0
+    now = time.perf_counter()
+    record = RequestRecord(
+        request_id=call.request_id, endpoint=call.endpoint, status=call.status,
+        key_id=call.key.id if call.key else None,
+        model=model.public_id if model else (call.model_name[:200] if call.model_name else None),
+        stream=call.stream, error_code=call.error_code, input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens, credits_micro=credits,
+        latency_ms=round((now - call.started) * 1000, 2),
+        ttfb_ms=round((call.first_byte - call.started) * 1000, 2) if call.first_byte else None,
+        client_ip=call.client_ip or None, usage_estimated=usage.estimated,
+    )
+    if has_app_context():
+        settle_request(db.engine, record, call.reservation, call.grant)
+    else:  # the end of a stream runs after the request context is gone
+        with call.app.app_context():
+            settle_request(db.engine, record, call.reservation, call.grant)
+
+
+def estimate_prompt_tokens(body: dict | None) -> int:
+    """About four characters per token, over the text the client sent."""
+    if not body:
+        return 0
+    chars = 0
+    for message in body.get("messages") or ():
+        if isinstance(message, dict):
+            chars += _text_length(message.get("content"))
+    for field in ("prompt", "input", "system"):
+        chars += _text_length(body.get(field))
+    return (chars + 3) // 4
+
+
+def _text_length(value) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return sum(_text_length(item.get("text") if isinstance(item, dict) else item) for item in value)
+    return 0
+
+
+# --- driving a request ---------------------------------------------------------------------------
+
+def run(endpoint: str, answer: Callable[[Call], Response], *, validate: Callable[[dict], None] | None,
+        render_error: Callable[[GatewayError], Response] = errors.openai_error_response) -> Response:
+    """Admit the request (steps 1–7), let `answer` forward and relay it (8–9), settle (10).
+
+    `answer` returns the response; for a stream it sets call.handed_off and settles when the stream ends.
+    Any failure becomes `render_error(GatewayError)`."""
+    call = begin(endpoint)
+    try:
+        try:
+            admit(call, validate)
+            response = answer(call)
+        except PolicyDenied as exc:
+            raise GatewayError.from_policy(exc) from None
+        except UpstreamError as exc:
+            raise GatewayError.from_upstream(exc) from None
+    except GatewayError as exc:
+        call.fail(exc)
+        response = render_error(exc)
+    except Exception:
+        log.exception("request %s (%s) failed", call.request_id, endpoint)
+        exc = errors.internal_error()
+        call.fail(exc)
+        response = render_error(exc)
+    finally:
+        if not call.handed_off:
+            settle(call)
+    if call.grant is not None:
+        for name, value in call.grant.headers().items():
+            response.headers.setdefault(name, value)
+    response.headers["x-request-id"] = call.request_id
+    return response

@@ -1,0 +1,34 @@
+"""Azure OpenAI deployments: the deployment URL, an `api-version` query parameter, an `api-key` header.
+
+The base URL is the resource endpoint (`https://NAME.openai.azure.com`); the model's upstream name is the
+deployment. A base URL that already names a deployment (`…/openai/deployments/NAME`) is used as it is,
+and one ending in `/openai/v1` uses Azure's newer OpenAI-style API (the model goes in the body).
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from app.catalog.entries import UpstreamTarget
+from app.providers.openai_compatible import PATHS, OpenAICompatibleProvider
+
+DEFAULT_API_VERSION = "2024-10-21"
+
+
+class AzureProvider(OpenAICompatibleProvider):
+    kind = "azure"
+
+    def url(self, target: UpstreamTarget, endpoint: str, model: str) -> str:
+        return deployment_url(target, model, endpoint)
+
+    def headers(self, target: UpstreamTarget) -> dict[str, str]:
+        return {"api-key": target.api_key} if target.api_key else {}
+
+
+def deployment_url(target: UpstreamTarget, deployment: str, endpoint: str) -> str:
+    base = target.base_url.rstrip("/")
+    path = PATHS[endpoint]
+    if base.endswith("/openai/v1"):
+        return base + path
+    if "/openai/deployments/" not in base:
+        base = f"{base}/openai/deployments/{quote(deployment, safe='')}"
+    return f"{base}{path}?api-version={quote(target.api_version or DEFAULT_API_VERSION, safe='')}"

@@ -1,0 +1,108 @@
+"""The small interface every upstream kind implements. No Flask and no database here.
+
+A provider takes an OpenAI-shaped request dict (the `model` already set to the upstream model name) and
+returns either an OpenAI-shaped response dict or, for streams, an `UpstreamStream`: an iterator of
+OpenAI chunk events, each either a dict or the raw JSON bytes of one SSE `data:` line (the fast path of
+OpenAI-style upstreams, so that chunks need not be decoded and re-encoded). Failures are raised as
+`UpstreamError`, already classified as the answer the client gets (DESIGN §6).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from app.catalog.entries import UpstreamTarget
+
+# What the gateway may ask of a provider; each maps to the OpenAI path of the same name.
+ENDPOINTS = ("chat", "completions", "embeddings")
+
+
+class UpstreamError(Exception):
+    """An upstream failure as the client will see it: status, OpenAI error type and code, message.
+
+    `started` tells whether the upstream had already sent part of a stream (then the client gets one
+    error frame instead of a status code)."""
+
+    def __init__(self, status: int, code: str | None, message: str, error_type: str = "server_error",
+                 param: str | None = None, retry_after: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.error_type = error_type
+        self.param = param
+        self.retry_after = retry_after
+
+
+def upstream_failed(message: str = "The upstream model server failed.") -> UpstreamError:
+    return UpstreamError(502, "upstream_error", message)
+
+
+def upstream_unavailable(message: str = "The upstream model server is unavailable.") -> UpstreamError:
+    return UpstreamError(503, "upstream_unavailable", message)
+
+
+def upstream_timeout(message: str = "The upstream model server did not answer in time.") -> UpstreamError:
+    return UpstreamError(504, "upstream_timeout", message)
+
+
+def unsupported(endpoint: str, kind: str) -> UpstreamError:
+    return UpstreamError(400, "invalid_request",
+                         f"This model's connection ({kind}) does not offer the {endpoint} endpoint.",
+                         error_type="invalid_request_error")
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    estimated: bool = False
+
+
+class UpstreamStream:
+    """An open upstream stream: iterate for events (dict or raw `data:` bytes); close() ends it early.
+
+    Iteration ends after the last event; the `[DONE]` sentinel is not passed on (the gateway writes its
+    own). Errors while iterating are raised as UpstreamError."""
+
+    def __iter__(self) -> Iterator[dict | bytes]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the upstream connection (abort it when the stream did not finish). Idempotent."""
+
+
+class IteratorStream(UpstreamStream):
+    """A stream over a plain iterator of events (providers that build chunks themselves)."""
+
+    def __init__(self, events: Iterator[dict | bytes], on_close=None):
+        self._events = events
+        self._on_close = on_close
+
+    def __iter__(self):
+        return iter(self._events)
+
+    def close(self) -> None:
+        close = getattr(self._events, "close", None)
+        if close:
+            close()
+        if self._on_close:
+            on_close, self._on_close = self._on_close, None
+            on_close()
+
+
+class Provider:
+    """One upstream kind. Subclasses implement `request` (and may refuse endpoints they lack)."""
+
+    kind = "base"
+
+    def __init__(self, transport=None):
+        self.transport = transport  # the shared HttpTransport, for adapters that talk HTTP
+
+    def request(self, target: UpstreamTarget, endpoint: str, body: dict, stream: bool) -> dict | UpstreamStream:
+        """Send one OpenAI-shaped request (`endpoint` in ENDPOINTS). Streams return once the upstream has
+        accepted the request (status 2xx and headers received); errors before that raise UpstreamError."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Drop pooled connections (tests and shutdown)."""
