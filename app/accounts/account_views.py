@@ -27,8 +27,9 @@ def account():
 def change_password():
     form = request.form
     try:
-        user = service.change_own_password(current_user, form.get("current_password", ""),
-                                           form.get("new_password", ""), form.get("new_password_confirm", ""))
+        user = service.change_own_password(current_user._get_current_object(),
+                                           form.get("current_password", ""), form.get("new_password", ""),
+                                           form.get("new_password_confirm", ""))
     except service.AccountError as exc:
         return _account_page(str(exc), 422, "password")
     login_user(user)  # this session continues under the new session token; all others have ended

@@ -1,0 +1,64 @@
+"""Accounts test helpers: test clients logged in per role (the owner from tests/conftest.py)."""
+from __future__ import annotations
+
+import pytest
+from support.web import log_in
+
+PASSWORD = "role-password-1"
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def make_user(app, owner):
+    """make_user(name, role) → the new user's id (created through the service, as the CLI does)."""
+    from app.accounts import service
+
+    def make(name: str, role: str, password: str = PASSWORD) -> int:
+        with app.app_context():
+            return service.create_user(name, password, role, actor="test").id
+
+    return make
+
+
+@pytest.fixture
+def client_as(app, owner, make_user):
+    """client_as(role) → a test client logged in with that role ("owner" uses the owner fixture)."""
+
+    def make(role: str, name: str | None = None):
+        client = app.test_client()
+        if role == "owner":
+            response = log_in(client, owner["username"], owner["password"])
+        else:
+            name = name or f"{role}-1"
+            make_user(name, role)
+            response = log_in(client, name, PASSWORD)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner_client(client_as):
+    return client_as("owner")
+
+
+@pytest.fixture
+def audit_log(app):
+    """audit_log(action=None) → the recorded audit events as dicts, oldest first."""
+    from app.audit.models import AuditEvent
+    from app.extensions import db
+
+    def read(action: str | None = None) -> list[dict]:
+        with app.app_context():
+            query = db.session.query(AuditEvent).order_by(AuditEvent.id)
+            if action:
+                query = query.filter_by(action=action)
+            return [{c.name: getattr(e, c.name) for c in AuditEvent.__table__.columns} for e in query]
+
+    return read
