@@ -86,9 +86,7 @@ def clean_connection(values: Mapping) -> dict:
     elif kind in CONNECTION_KINDS and (problem := check_base_url(base_url, kind)):
         errors["base_url"] = problem
     api_version = _text(values, "api_version") or None
-    if kind == "azure" and not api_version:
-        errors["api_version"] = _l("Azure needs an API version, for example 2024-10-21.")
-    elif api_version and not API_VERSION.match(api_version):
+    if api_version and not API_VERSION.match(api_version):
         errors["api_version"] = _l("Letters, digits, dots and dashes only (at most 32).")
     timeouts = {name_: _number(values, name_, TIMEOUT_DEFAULTS[name_], TIMEOUT_LIMITS[name_], errors, False)
                 for name_ in TIMEOUT_LIMITS}

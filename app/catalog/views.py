@@ -37,6 +37,11 @@ def _is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+def _plain(value):
+    """Numbers as a form shows them: 120 rather than 120.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _found(getter, item_id: int):
     try:
         return getter(item_id)
@@ -56,7 +61,7 @@ def index():
 
 def _connection_form(connection=None, values=None, errors=None):
     if values is None:
-        values = {name: getattr(connection, name) for name in CONNECTION_FIELDS} if connection else {}
+        values = {name: _plain(getattr(connection, name)) for name in CONNECTION_FIELDS} if connection else {}
     return render_template("catalog/connection_form.html", connection=connection, values=values,
                            errors=errors or {}, kinds=CONNECTION_KINDS), (400 if errors else 200)
 
@@ -122,7 +127,7 @@ def test_connection(connection_id: int):
 
 def _model_form(model=None, values=None, errors=None):
     if values is None:
-        values = {name: getattr(model, name) for name in MODEL_FIELDS} if model else {}
+        values = {name: _plain(getattr(model, name)) for name in MODEL_FIELDS} if model else {}
         values["connection_id"] = model.connection_id if model else request.args.get("connection", type=int)
         values["capabilities"] = model.capabilities.split(",") if model else list(CAPABILITIES)
         values["enabled"] = model.enabled if model else True

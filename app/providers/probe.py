@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import requests
 
 from app.catalog.entries import UpstreamTarget
+from app.providers.azure import DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION
 
 ANTHROPIC_VERSION = "2023-06-01"
 PROBE_READ_TIMEOUT = 15.0  # seconds; a probe never waits as long as a long completion may
@@ -41,9 +42,9 @@ def models_request(target: UpstreamTarget) -> tuple[str, dict[str, str], dict[st
     base = target.base_url.rstrip("/")
     key = target.api_key or ""
     if target.kind == "azure":
-        params = {"api-version": target.api_version} if target.api_version else {}
-        if base.endswith("/v1"):
-            return f"{base}/models", params, {"api-key": key}
+        if base.endswith("/openai/v1"):  # Azure's OpenAI-style API needs no api-version
+            return f"{base}/models", {}, {"api-key": key}
+        params = {"api-version": target.api_version or AZURE_DEFAULT_API_VERSION}
         marker = base.find("/openai")
         root = base[: marker + len("/openai")] if marker >= 0 else f"{base}/openai"
         return f"{root}/models", params, {"api-key": key}

@@ -36,8 +36,11 @@ def test_openai_compatible_without_key_sends_no_authorization():
 def test_azure_uses_the_api_key_header_and_api_version():
     with StubUpstream() as upstream:
         for base in (upstream.url, f"{upstream.url}/openai", f"{upstream.url}/openai/deployments/gpt4o"):
-            assert probe_connection(target("azure", base, api_version="2024-10-21")).ok
-    assert [r["path"] for r in upstream.requests] == ["/openai/models?api-version=2024-10-21"] * 3
+            assert probe_connection(target("azure", base, api_version="2025-01-01-preview")).ok
+        assert probe_connection(target("azure", upstream.url)).ok  # the provider's default version
+        assert probe_connection(target("azure", f"{upstream.url}/openai/v1")).ok
+    assert [r["path"] for r in upstream.requests] == ["/openai/models?api-version=2025-01-01-preview"] * 3 + [
+        "/openai/models?api-version=2024-10-21", "/openai/v1/models"]
     for request in upstream.requests:
         assert request["headers"]["api-key"] == KEY and "authorization" not in request["headers"]
 

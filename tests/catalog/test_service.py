@@ -66,10 +66,13 @@ def test_base_url_rules(ctx):
 def test_kind_azure_version_and_timeouts_are_checked(ctx):
     errors = _errors(service.create_connection, {**OPENAI, "kind": "bedrock"})
     assert set(errors) == {"kind"}
-    errors = _errors(service.create_connection, {**OPENAI, "kind": "azure"})
+    errors = _errors(service.create_connection, {**OPENAI, "kind": "azure", "api_version": "2024 10"})
     assert set(errors) == {"api_version"}
-    azure = service.create_connection({**OPENAI, "kind": "azure", "api_version": "2024-10-21"})
-    assert azure.api_version == "2024-10-21"
+    azure = service.create_connection({**OPENAI, "kind": "azure", "api_version": "2025-01-01-preview"})
+    assert azure.api_version == "2025-01-01-preview"
+    # The API version belongs to Azure only.
+    plain = service.create_connection({**OPENAI, "name": "o2", "api_version": "2024-10-21"})
+    assert plain.api_version is None
     for bad in ("0", "-1", "abc", "nan", "100000"):
         errors = _errors(service.create_connection, {**OPENAI, "name": "x", "connect_timeout": bad})
         assert "connect_timeout" in errors
