@@ -1,0 +1,608 @@
+"""A fake OpenAI-style upstream for tests and benchmarks: `python tests/fake_upstream.py --port N`.
+
+A small asyncio HTTP/1.1 server (keep-alive, no framework) so that it is fast enough to benchmark the
+gateway against. It speaks:
+  POST /v1/chat/completions   plain, streamed (with stream_options.include_usage), tool calls, JSON mode
+  POST /v1/completions        legacy completions, plain and streamed
+  POST /v1/embeddings         float or base64 (encoding_format)
+  GET  /v1/models
+  POST /openai/deployments/<name>/<same paths>?api-version=…   Azure style (api-key header required)
+  GET  /health                the fixture waits on it
+  GET  /stats                 counters and the last requests (headers, query, JSON body) as JSON
+  POST /stats/reset
+Handlers from tests/support/fake_anthropic.py are added when that module exists (`register(server)`).
+
+Failure modes are chosen per request by directives, either in the model name after a `+`
+(`gpt-fake+die_after=3+chunk_delay=0.1`) or in the last message / prompt / input text as
+`[fake die_after=3 chunk_delay=0.1]`:
+  status=N            answer HTTP N with an OpenAI error body before any byte of a stream
+  retry_after=S       with status=429: a retry-after header
+  first_byte_delay=S  wait S seconds before the status line
+  chunk_delay=S       wait S seconds before every stream chunk
+  chunks=N            number of content chunks (default 8)
+  die_after=N         send N stream chunks, then reset the connection
+  hang=1              never answer (stream: after the headers); the client has to give up
+  hang_after=N        send N stream chunks, then fall silent
+  error_after=N       send N stream chunks, then a `data: {"error": …}` event
+  malformed=1         invalid JSON (plain answer) or an invalid chunk (stream)
+  no_usage=1          leave out usage (plain and streamed)
+  spaced=1            JSON with spaces after separators ("model": "x")
+  crlf=1              CRLF line endings in the stream
+  close=1             answer with Connection: close and close the connection
+Option --max-requests-per-connection N closes every kept-alive connection after N requests.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import re
+import struct
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+DIRECTIVE = re.compile(r"\[fake ([^\]]*)\]")
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           408: "Request Timeout", 413: "Payload Too Large", 422: "Unprocessable Entity", 429: "Too Many Requests",
+           500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+           529: "Overloaded"}
+ANSWER = "This is the fake upstream answering your request with a fixed sentence of words"
+MODELS = ("gpt-fake", "gpt-fake-mini", "org/model:tag", "text-embedding-fake")
+RECENT = 100
+
+
+class Stats:
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.by_path: dict[str, int] = {}
+        self.streams_started = 0
+        self.streams_completed = 0
+        self.closed_by_client = 0  # streams or held answers the client closed before they ended
+        self.connections = 0
+        self.recent: deque = deque(maxlen=RECENT)
+
+    def as_dict(self) -> dict:
+        return {"requests": self.requests, "by_path": self.by_path, "streams_started": self.streams_started,
+                "streams_completed": self.streams_completed, "closed_by_client": self.closed_by_client,
+                "connections": self.connections, "recent": list(self.recent)}
+
+
+class Request:
+    __slots__ = ("method", "path", "query", "headers", "body", "_json")
+
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes):
+        parts = urlsplit(target)
+        self.method = method
+        self.path = unquote(parts.path)
+        self.query = dict(parse_qsl(parts.query))
+        self.headers = headers
+        self.body = body
+        self._json = None
+
+    @property
+    def json(self) -> dict:
+        if self._json is None:
+            try:
+                value = json.loads(self.body) if self.body else {}
+            except ValueError:
+                value = {}
+            self._json = value if isinstance(value, dict) else {}
+        return self._json
+
+
+def reply(status: int, body: bytes, content_type: str = "application/json",
+          headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+    return status, {"Content-Type": content_type, **(headers or {})}, body
+
+
+def json_reply(status: int, value, headers: dict[str, str] | None = None, spaced: bool = False):
+    separators = (", ", ": ") if spaced else (",", ":")
+    return reply(status, json.dumps(value, separators=separators).encode(), headers=headers)
+
+
+def error_reply(status: int, message: str, code: str | None = None, headers: dict | None = None):
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return json_reply(status, {"error": {"message": message, "type": kind, "param": None, "code": code}}, headers)
+
+
+class Exchange:
+    """What an async handler uses to answer: plain replies, or a chunked stream it writes piece by piece."""
+
+    def __init__(self, protocol: HTTPProtocol, request: Request):
+        self.protocol = protocol
+        self.request = request
+        self.stats = protocol.server.stats
+
+    @property
+    def client_gone(self) -> bool:
+        return self.protocol.lost.done()
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait; False when the client went away meanwhile."""
+        if seconds > 0:
+            await asyncio.wait([self.protocol.lost], timeout=seconds)
+        return not self.client_gone
+
+    async def hold(self) -> None:
+        """Wait until the client gives up."""
+        await asyncio.shield(self.protocol.lost)
+
+    def send(self, response: tuple[int, dict, bytes]) -> None:
+        self.protocol.write_response(*response)
+
+    def start_stream(self, status: int = 200, content_type: str = "text/event-stream",
+                     headers: dict | None = None) -> None:
+        head = {"Content-Type": content_type, "Cache-Control": "no-cache", **(headers or {})}
+        self.protocol.write_head(status, head, chunked=True)
+
+    def chunk(self, data: bytes) -> None:
+        if data and not self.client_gone:
+            self.protocol.transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def end_stream(self) -> None:
+        if not self.client_gone:
+            self.protocol.transport.write(b"0\r\n\r\n")
+
+    def abort(self) -> None:
+        self.protocol.transport.abort()
+
+
+class FakeServer:
+    def __init__(self, max_requests_per_connection: int = 0):
+        self.stats = Stats()
+        self.routes: dict[tuple[str, str], object] = {}
+        self.prefix_routes: list[tuple[str, str, object]] = []
+        self.max_requests = max_requests_per_connection
+
+    def route(self, method: str, path: str, handler) -> None:
+        """handler(request, server) → (status, headers, body) or a coroutine function taking an Exchange."""
+        self.routes[(method, path)] = handler
+
+    def dispatch(self, request: Request):
+        handler = self.routes.get((request.method, request.path))
+        if handler is None and request.path.startswith("/openai/deployments/"):
+            return azure(request, self)
+        if handler is None:
+            return error_reply(404, f"Invalid URL ({request.method} {request.path})", "unknown_url")
+        return handler(request, self)
+
+
+class HTTPProtocol(asyncio.Protocol):
+    def __init__(self, server: FakeServer):
+        self.server = server
+        self.buffer = bytearray()
+        self.busy = False
+        self.served = 0
+        self.close_after = False
+        self.transport = None
+        self.lost: asyncio.Future | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.lost = asyncio.get_running_loop().create_future()
+        self.server.stats.connections += 1
+
+    def connection_lost(self, exc) -> None:
+        if not self.lost.done():
+            self.lost.set_result(True)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self.process()
+
+    def process(self) -> None:
+        while not self.busy and not self.transport.is_closing():
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].decode("latin-1").split("\r\n")
+            try:
+                method, target, _ = head[0].split(" ", 2)
+            except ValueError:
+                self.transport.close()
+                return
+            headers = {}
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length") or 0)
+            if len(self.buffer) < end + 4 + length:
+                return
+            body = bytes(self.buffer[end + 4:end + 4 + length])
+            del self.buffer[:end + 4 + length]
+            self.handle(Request(method, target, headers, body))
+
+    def handle(self, request: Request) -> None:
+        stats = self.server.stats
+        stats.requests += 1
+        stats.by_path[request.path] = stats.by_path.get(request.path, 0) + 1
+        if request.path not in ("/stats", "/health", "/stats/reset"):
+            stats.recent.append({"method": request.method, "path": request.path, "query": request.query,
+                                 "headers": request.headers, "json": request.json})
+        self.served += 1
+        self.close_after = bool(request.headers.get("connection", "").lower() == "close" or (
+            self.server.max_requests and self.served >= self.server.max_requests)
+            or (request.method == "POST" and "close" in directives(request)))
+        result = self.server.dispatch(request)
+        if isinstance(result, tuple):
+            self.write_response(*result)
+            return
+        self.busy = True
+        task = asyncio.ensure_future(result(Exchange(self, request)))
+        task.add_done_callback(self.finished)
+
+    def finished(self, task: asyncio.Task) -> None:
+        self.busy = False
+        if not task.cancelled() and task.exception() is not None:
+            print(f"handler failed: {task.exception()!r}", file=sys.stderr)
+            self.transport.abort()
+            return
+        if self.close_after:
+            self.transport.close()
+            return
+        if self.buffer:
+            self.process()
+
+    def write_head(self, status: int, headers: dict, chunked: bool = False, length: int | None = None) -> None:
+        lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}"]
+        if self.close_after:
+            headers["Connection"] = "close"
+        for name, value in headers.items():
+            lines.append(f"{name}: {value}")
+        lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {length or 0}")
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    def write_response(self, status: int, headers: dict, body: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        self.write_head(status, dict(headers), length=len(body))
+        self.transport.write(body)
+        if self.close_after and not self.busy:
+            self.transport.close()
+
+
+# --- directives ----------------------------------------------------------------------------------
+
+def directives(request: Request) -> dict[str, str]:
+    body = request.json
+    found: dict[str, str] = {}
+    model = str(body.get("model") or "")
+    for part in model.split("+")[1:]:
+        name, _, value = part.partition("=")
+        found[name] = value or "1"
+    text = _last_text(body)
+    for match in DIRECTIVE.finditer(text):
+        for part in match.group(1).split():
+            name, _, value = part.partition("=")
+            found[name] = value or "1"
+    return found
+
+
+def _last_text(body: dict) -> str:
+    messages = body.get("messages")
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+        content = messages[-1].get("content")
+        if isinstance(content, list):
+            return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        return str(content or "")
+    for field in ("prompt", "input"):
+        value = body.get(field)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            return " ".join(value)
+    return ""
+
+
+def _words(value) -> int:
+    if isinstance(value, str):
+        return len(value.split())
+    if isinstance(value, list):
+        return sum(_words(v.get("text") if isinstance(v, dict) else v) for v in value)
+    return 0
+
+
+def prompt_tokens(body: dict) -> int:
+    count = sum(_words(m.get("content")) for m in body.get("messages") or () if isinstance(m, dict))
+    return count + _words(body.get("prompt")) + _words(body.get("input"))
+
+
+def usage(prompt: int, completion: int) -> dict:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+
+
+# --- OpenAI handlers -----------------------------------------------------------------------------
+
+def tool_for(body: dict) -> dict | None:
+    tools = [t.get("function") for t in body.get("tools") or () if isinstance(t, dict)]
+    tools = [t for t in tools if isinstance(t, dict) and t.get("name")]
+    messages = body.get("messages") or []
+    if not tools or body.get("tool_choice") == "none" or (messages and messages[-1].get("role") == "tool"):
+        return None
+    tool = tools[0]
+    props = (tool.get("parameters") or {}).get("properties") or {}
+    arguments = json.dumps({name: "Berlin" for name in props} or {"value": "Berlin"})
+    return {"name": tool["name"], "arguments": arguments}
+
+
+def answer_text(body: dict, modes: dict) -> str:
+    count = int(modes.get("chunks", 8))
+    words = (ANSWER.split() * 4)[:count]
+    text = " ".join(words)
+    fmt = body.get("response_format") or {}
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+        return json.dumps({"answer": text})
+    return text
+
+
+def pieces_of(text: str) -> list[str]:
+    return re.findall(r"\s*\S+", text) or [text]
+
+
+def chat(request: Request, server: FakeServer):
+    body = request.json
+    modes = directives(request)
+    if "status" in modes or "first_byte_delay" in modes or "hang" in modes or body.get("stream"):
+        return lambda exchange: chat_slow(exchange, body, modes)
+    return json_reply(200, chat_completion(body, modes), spaced="spaced" in modes) if "malformed" not in modes \
+        else reply(200, b'{"id": "chatcmpl-broken", "choices": [')
+
+
+def chat_completion(body: dict, modes: dict) -> dict:
+    tool = tool_for(body)
+    message: dict = {"role": "assistant", "content": None if tool else answer_text(body, modes), "refusal": None}
+    if tool:
+        message["tool_calls"] = [{"id": "call_fake1", "type": "function", "function": tool}]
+    completion = len(pieces_of(tool["arguments"] if tool else message["content"]))
+    result = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+              "model": body.get("model"), "system_fingerprint": "fp_fake",
+              "choices": [{"index": 0, "message": message, "logprobs": None,
+                           "finish_reason": "tool_calls" if tool else "stop"}]}
+    if "no_usage" not in modes:
+        result["usage"] = usage(prompt_tokens(body), completion)
+    return result
+
+
+async def before_first_byte(exchange: Exchange, modes: dict) -> bool:
+    """Delays, holds and error statuses shared by every handler. False when the answer is complete."""
+    if not await exchange.sleep(float(modes.get("first_byte_delay", 0))):
+        exchange.stats.closed_by_client += 1
+        return False
+    if "hang" in modes and not exchange.request.json.get("stream"):
+        await exchange.hold()
+        exchange.stats.closed_by_client += 1
+        return False
+    if "status" in modes:
+        status = int(modes["status"])
+        headers = {"retry-after": modes["retry_after"]} if "retry_after" in modes else None
+        exchange.send(error_reply(status, f"fake upstream failure {status}", "fake_failure", headers))
+        return False
+    return True
+
+
+async def chat_slow(exchange: Exchange, body: dict, modes: dict) -> None:
+    if not await before_first_byte(exchange, modes):
+        return
+    if not body.get("stream"):
+        exchange.send(json_reply(200, chat_completion(body, modes), spaced="spaced" in modes))
+        return
+    created, model = int(time.time()), body.get("model")
+
+    def chunk(delta: dict | None, finish=None, extra=None) -> dict:
+        value = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
+                 "system_fingerprint": "fp_fake",
+                 "choices": [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None,
+                                                       "finish_reason": finish}]}
+        value.update(extra or {})
+        return value
+
+    tool = tool_for(body)
+    events = []
+    if tool:
+        events.append(chunk({"role": "assistant", "content": None, "refusal": None}))
+        args = pieces_of(tool["arguments"])
+        events.append(chunk({"tool_calls": [{"index": 0, "id": "call_fake1", "type": "function",
+                                             "function": {"name": tool["name"], "arguments": ""}}]}))
+        events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": a}}]}) for a in args]
+        completion = len(args)
+    else:
+        events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
+        words = pieces_of(answer_text(body, modes))
+        events += [chunk({"content": w}) for w in words]
+        completion = len(words)
+    events.append(chunk({}, "tool_calls" if tool else "stop"))
+    if (body.get("stream_options") or {}).get("include_usage") and "no_usage" not in modes:
+        events.append(chunk(None, extra={"usage": usage(prompt_tokens(body), completion)}))
+    await send_events(exchange, events, modes)
+
+
+async def send_events(exchange: Exchange, events: list[dict], modes: dict) -> None:
+    """Stream `events` as SSE with the failure modes that apply after the first byte."""
+    stats = exchange.stats
+    separators = (", ", ": ") if "spaced" in modes else (",", ":")
+    end = b"\r\n\r\n" if "crlf" in modes else b"\n\n"
+    delay = float(modes.get("chunk_delay", 0))
+    limits = {name: int(modes[name]) for name in ("die_after", "hang_after", "error_after") if name in modes}
+    exchange.start_stream()
+    stats.streams_started += 1
+    if "hang" in modes:
+        await exchange.hold()
+        stats.closed_by_client += 1
+        return
+    for index, event in enumerate(events):
+        if index == limits.get("die_after"):
+            exchange.abort()
+            return
+        if index == limits.get("hang_after"):
+            await exchange.hold()
+            stats.closed_by_client += 1
+            return
+        if index == limits.get("error_after"):
+            error = {"error": {"message": "fake failure mid-stream", "type": "server_error", "param": None,
+                               "code": "fake_failure"}}
+            exchange.chunk(b"data: " + json.dumps(error).encode() + end)
+            exchange.end_stream()
+            return
+        if not await exchange.sleep(delay):
+            stats.closed_by_client += 1
+            return
+        data = json.dumps(event, separators=separators).encode()
+        if "malformed" in modes and index == 1:
+            data = data[: len(data) // 2]
+        exchange.chunk(b"data: " + data + end)
+    if exchange.client_gone:
+        stats.closed_by_client += 1
+        return
+    exchange.chunk(b"data: [DONE]" + end)
+    exchange.end_stream()
+    stats.streams_completed += 1
+
+
+def completions(request: Request, server: FakeServer):
+    body = request.json
+    modes = directives(request)
+    text = " " + answer_text(body, modes)
+    if "status" in modes or "first_byte_delay" in modes or "hang" in modes or body.get("stream"):
+        return lambda exchange: completions_slow(exchange, body, modes, text)
+    return json_reply(200, completion_object(body, modes, text))
+
+
+def completion_object(body: dict, modes: dict, text: str) -> dict:
+    result = {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+              "model": body.get("model"),
+              "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}]}
+    if "no_usage" not in modes:
+        result["usage"] = usage(prompt_tokens(body), len(pieces_of(text)))
+    return result
+
+
+async def completions_slow(exchange: Exchange, body: dict, modes: dict, text: str) -> None:
+    if not await before_first_byte(exchange, modes):
+        return
+    if not body.get("stream"):
+        exchange.send(json_reply(200, completion_object(body, modes, text)))
+        return
+    created, words = int(time.time()), pieces_of(text)
+    events = [{"id": "cmpl-fake", "object": "text_completion", "created": created, "model": body.get("model"),
+               "choices": [{"text": w, "index": 0, "logprobs": None,
+                            "finish_reason": "stop" if i == len(words) - 1 else None}]}
+              for i, w in enumerate(words)]
+    if (body.get("stream_options") or {}).get("include_usage") and "no_usage" not in modes:
+        events.append({"id": "cmpl-fake", "object": "text_completion", "created": created,
+                       "model": body.get("model"), "choices": [],
+                       "usage": usage(prompt_tokens(body), len(words))})
+    await send_events(exchange, events, modes)
+
+
+def vector(text: str, dimensions: int) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest() * (dimensions // 32 + 1)
+    return [round((b - 127.5) / 127.5, 4) for b in digest[:dimensions]]
+
+
+def embeddings(request: Request, server: FakeServer):
+    body = request.json
+    modes = directives(request)
+    if "status" in modes or "first_byte_delay" in modes or "hang" in modes:
+        async def slow(exchange):
+            if await before_first_byte(exchange, modes):
+                exchange.send(json_reply(200, embedding_list(body)))
+        return slow
+    return json_reply(200, embedding_list(body))
+
+
+def embedding_list(body: dict) -> dict:
+    items = body.get("input")
+    if isinstance(items, str) or (isinstance(items, list) and items and isinstance(items[0], int)):
+        items = [items]
+    dimensions = int(body.get("dimensions") or 8)
+    data = []
+    for index, item in enumerate(items or []):
+        values = vector(item if isinstance(item, str) else json.dumps(item), dimensions)
+        if body.get("encoding_format") == "base64":
+            values = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": values})
+    return {"object": "list", "data": data, "model": body.get("model"),
+            "usage": {"prompt_tokens": prompt_tokens(body), "total_tokens": prompt_tokens(body)}}
+
+
+def models(request: Request, server: FakeServer):
+    return json_reply(200, {"object": "list", "data": [
+        {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in MODELS]})
+
+
+AZURE = re.compile(r"^/openai/deployments/([^/]+)/(chat/completions|completions|embeddings)$")
+
+
+def azure(request: Request, server: FakeServer):
+    match = AZURE.match(request.path)
+    if not match or request.method != "POST":
+        return error_reply(404, "Resource not found", "404")
+    if not request.headers.get("api-key"):
+        return error_reply(401, "Access denied due to missing api-key", "401")
+    if not request.query.get("api-version"):
+        return error_reply(404, "api-version is missing", "404")
+    request.json["model"] = request.json.get("model") or match.group(1)
+    handler = {"chat/completions": chat, "completions": completions, "embeddings": embeddings}[match.group(2)]
+    return handler(request, server)
+
+
+def health(request: Request, server: FakeServer):
+    return json_reply(200, {"status": "ok"})
+
+
+def stats(request: Request, server: FakeServer):
+    return json_reply(200, server.stats.as_dict())
+
+
+def reset_stats(request: Request, server: FakeServer):
+    server.stats.reset()
+    return json_reply(200, {"status": "reset"})
+
+
+def build_server(max_requests_per_connection: int = 0) -> FakeServer:
+    server = FakeServer(max_requests_per_connection)
+    for method, path, handler in (
+        ("POST", "/v1/chat/completions", chat), ("POST", "/v1/completions", completions),
+        ("POST", "/v1/embeddings", embeddings), ("GET", "/v1/models", models), ("GET", "/health", health),
+        ("GET", "/stats", stats), ("POST", "/stats/reset", reset_stats),
+    ):
+        server.route(method, path, handler)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        from support import fake_anthropic
+    except ImportError:
+        pass
+    else:
+        fake_anthropic.register(server)
+    return server
+
+
+async def main(host: str, port: int, max_requests: int) -> None:
+    server = build_server(max_requests)
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(lambda: HTTPProtocol(server), host, port, backlog=2048)
+    async with listener:
+        await listener.serve_forever()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9999)
+    parser.add_argument("--max-requests-per-connection", type=int, default=0)
+    options = parser.parse_args()
+    try:
+        asyncio.run(main(options.host, options.port, options.max_requests_per_connection))
+    except KeyboardInterrupt:
+        pass
