@@ -1,0 +1,267 @@
+"""Credit arithmetic and reservations against a real database: key quotas, monthly renewal, the organisation
+allowance, small remainders, and the invariants under concurrent reservation and settlement."""
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from app.catalog.entries import ModelEntry
+from app.extensions import db
+from app.policy import budget
+from app.policy.service import PolicyDenied, Reservation, reserve_budget
+from app.usage.settle import RequestRecord, settle_request
+
+# 2 credits per million input tokens, 10 per million output tokens: 1 input token = 2 micro-credits.
+MODEL = ModelEntry(id=1, public_id="demo", display_name="Demo", upstream_model="demo", enabled=True,
+                   input_price=2.0, output_price=10.0, max_output_tokens=100)
+FREE = ModelEntry(id=2, public_id="free", display_name="Free", upstream_model="free", enabled=True,
+                  input_price=0.0, output_price=0.0)
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield app
+
+
+def new_key(**policy):
+    """Create a key through the keys service and return its verified snapshot (as the gateway sees it)."""
+    from app.keys.service import create_key, verify_key
+
+    _row, plaintext = create_key(f"k-{uuid.uuid4().hex[:6]}", **policy)
+    return verify_key(plaintext), plaintext
+
+
+def fresh(plaintext):
+    from app.keys.service import verify_key
+
+    return verify_key(plaintext)
+
+
+def key_row(key_id):
+    with db.engine.connect() as conn:
+        return conn.execute(text("SELECT quota_micro, used_micro, reserved_micro, quota_period FROM api_keys "
+                                 "WHERE id = :id"), {"id": key_id}).one()
+
+
+def settle(key, reservation, cost, model="demo"):
+    """The gateway's real settle step (app/usage/settle.py) with this reservation."""
+    record = RequestRecord(request_id=uuid.uuid4().hex, endpoint="chat", status=200, key_id=key.id,
+                           model=model, credits_micro=cost)
+    settle_request(db.engine, record, reservation)
+
+
+def log_total(key_id):
+    with db.engine.connect() as conn:
+        return conn.execute(text("SELECT COALESCE(SUM(credits_micro), 0) FROM request_logs "
+                                 "WHERE key_id = :id"), {"id": key_id}).scalar()
+
+
+# --- arithmetic ----------------------------------------------------------------------------------------
+
+def test_cost_and_worst_case_arithmetic():
+    assert budget.cost_micro(1000, 500, 2.0, 10.0) == 1000 * 2 + 500 * 10
+    assert budget.cost_micro(3, 0, 0.5, 0.0) == 2  # 1.5 rounds to even
+    assert budget.cost_micro(1, 1, 0.3, 0.3) == 1  # 0.6 → 1
+    assert budget.worst_case_micro(3, 0, 0.5, 0.0) == 2  # 1.5 rounded up
+    assert budget.worst_case_micro(1, 1, 0.3, 0.3) == 1
+    assert budget.worst_case_micro(0, 0, 5.0, 5.0) == 0
+    assert budget.worst_case_micro(-5, 10, 1.0, 1.0) == 10
+
+
+def test_allocation_rule_for_small_remainders():
+    assert budget.allocate(1000, 300) == 300
+    assert budget.allocate(100, 300) == 100  # admitted, reservation capped at what remains
+    assert budget.allocate(0, 300) is None
+    assert budget.allocate(-5, 0) is None
+    assert budget.allocate(1, 0) == 0  # a free request while something remains
+
+
+def test_near_quota_from_eighty_percent(make_key):
+    assert not budget.near_quota(make_key(quota_micro=None, used_micro=10**9), "2026-03")
+    assert not budget.near_quota(make_key(quota_micro=1000, used_micro=700, reserved_micro=99), "2026-03")
+    assert budget.near_quota(make_key(quota_micro=1000, used_micro=700, reserved_micro=100), "2026-03")
+    monthly = make_key(quota_micro=1000, used_micro=900, quota_monthly=True, quota_period="2026-02")
+    assert not budget.near_quota(monthly, "2026-03")  # renewed this month
+    assert budget.near_quota(monthly, "2026-02")
+
+
+# --- reservations -------------------------------------------------------------------------------------
+
+def test_unlimited_key_without_allowance_reserves_nothing(ctx):
+    key, _ = new_key()
+    reservation = reserve_budget(key, MODEL, 10**6, None)
+    assert reservation == Reservation(key.id)
+    assert key_row(key.id).reserved_micro == 0
+
+
+def test_reservation_is_the_worst_case_and_settle_books_the_real_cost(ctx):
+    key, plaintext = new_key(quota_micro=10_000)
+    reservation = reserve_budget(key, MODEL, 100, 50)  # 100 * 2 + 50 * 10
+    assert reservation.key_reserved_micro == 700
+    assert key_row(key.id).reserved_micro == 700
+    other = reserve_budget(key, MODEL, 10, None)  # None → the model's max_output_tokens (100)
+    assert other.key_reserved_micro == 10 * 2 + 100 * 10
+    settle(key, reservation, 420)
+    row = key_row(key.id)
+    assert (row.used_micro, row.reserved_micro) == (420, 1020)
+    settle(key, other, 0)
+    assert (key_row(key.id).used_micro, key_row(key.id).reserved_micro) == (420, 0)
+    assert log_total(key.id) == 420
+
+
+def test_small_remainder_admits_one_capped_request_then_refuses(ctx):
+    key, plaintext = new_key(quota_micro=1000)
+    first = reserve_budget(key, MODEL, 0, 60)  # 600 fits
+    second = reserve_budget(key, MODEL, 0, 60)  # 400 remain: capped
+    assert (first.key_reserved_micro, second.key_reserved_micro) == (600, 400)
+    with pytest.raises(PolicyDenied) as refused:
+        reserve_budget(key, MODEL, 0, 1)
+    denied = refused.value
+    assert (denied.status, denied.error_type) == (402, "insufficient_quota")
+    assert denied.code == "insufficient_quota"
+    assert denied.headers == {"x-should-retry": "false"}
+    # The capped request may cost more than it reserved: it is booked in full.
+    settle(key, second, 600)
+    settle(key, first, 590)
+    row = key_row(key.id)
+    assert (row.used_micro, row.reserved_micro) == (1190, 0)
+    assert row.used_micro <= 1000 + 600  # never beyond the quota by more than one worst case in flight
+    with pytest.raises(PolicyDenied):
+        reserve_budget(fresh(plaintext), FREE, 0, 0)  # exhausted means exhausted, also for a free model
+
+
+def test_free_model_passes_while_credit_remains(ctx):
+    key, _ = new_key(quota_micro=1)
+    reservation = reserve_budget(key, FREE, 1000, 1000)
+    assert reservation.key_reserved_micro == 0
+
+
+def test_zero_quota_refuses_everything(ctx):
+    key, _ = new_key(quota_micro=0)
+    with pytest.raises(PolicyDenied):
+        reserve_budget(key, FREE, 0, 0)
+
+
+def test_lifted_quota_since_verification_reserves_nothing(ctx):
+    from app.keys.service import update_key
+
+    key, _ = new_key(quota_micro=5)
+    update_key(key.public_id, {"quota_micro": None})
+    assert reserve_budget(key, MODEL, 1000, 1000).key_reserved_micro == 0
+
+
+def test_monthly_quota_renews_in_a_new_month(ctx):
+    key, plaintext = new_key(quota_micro=1000, quota_monthly=True)
+    with db.engine.begin() as conn:  # as if the quota had been used up in an earlier month
+        conn.execute(text("UPDATE api_keys SET used_micro = 1000, quota_period = '2000-01' WHERE id = :id"),
+                     {"id": key.id})
+    stale = fresh(plaintext)
+    reservation = reserve_budget(stale, MODEL, 0, 10)
+    assert reservation.key_reserved_micro == 100
+    row = key_row(key.id)
+    assert (row.used_micro, row.reserved_micro, row.quota_period) == (0, 100, budget.period_of())
+    # Renewal happens once: a second stale snapshot does not wipe this month's usage.
+    settle(key, reservation, 80)
+    reserve_budget(stale, MODEL, 0, 10)
+    assert key_row(key.id).used_micro == 80
+
+
+def test_monthly_quota_exhausted_names_the_renewal(ctx):
+    key, _ = new_key(quota_micro=0, quota_monthly=True)
+    with pytest.raises(PolicyDenied) as refused:
+        reserve_budget(key, MODEL, 0, 1)
+    assert "month" in refused.value.message
+
+
+# --- organisation allowance ------------------------------------------------------------------------------
+
+def set_allowance(credits: str):
+    from app.settings import service as settings
+
+    settings.update(credits, "", "minute")
+
+
+def org_row():
+    with db.engine.connect() as conn:
+        return budget.org_status(conn, budget.period_of())
+
+
+def test_org_allowance_is_reserved_and_booked(ctx):
+    set_allowance("0.001")  # 1000 micro-credits
+    key, _ = new_key()  # no key quota: only the allowance applies
+    first = reserve_budget(key, MODEL, 0, 70)
+    assert (first.org_reserved_micro, first.org_period) == (700, budget.period_of())
+    second = reserve_budget(key, MODEL, 0, 70)
+    assert second.org_reserved_micro == 300
+    with pytest.raises(PolicyDenied) as refused:
+        reserve_budget(key, MODEL, 0, 1)
+    assert refused.value.status == 402 and "organisation" in refused.value.message
+    settle(key, first, 650)
+    settle(key, second, 100)
+    assert org_row() == (750, 0)
+    third = reserve_budget(key, MODEL, 0, 70)
+    assert third.org_reserved_micro == 250
+
+
+def test_key_reservation_is_undone_when_the_allowance_refuses(ctx):
+    set_allowance("0")
+    key, _ = new_key(quota_micro=10_000)
+    with pytest.raises(PolicyDenied):
+        reserve_budget(key, MODEL, 0, 10)
+    assert key_row(key.id).reserved_micro == 0
+
+
+def test_setting_an_allowance_recounts_the_month_from_the_request_log(ctx):
+    key, _ = new_key()
+    for cost in (1234, 4321):
+        settle(key, None, cost)
+    assert org_row() == (0, 0)  # nothing is counted without an allowance
+    set_allowance("5")
+    assert org_row() == (5555, 0)
+
+
+# --- invariants under concurrency ------------------------------------------------------------------------
+
+def test_invariants_hold_under_concurrent_reservations_and_settlements(app):
+    """40 threads × 5 requests against a quota that covers only some of them; each request settles at a
+    random real cost up to its worst case, a few cost more than they reserved (a capped reservation).
+    Afterwards: used == sum of the request log, nothing stays reserved, and the quota was exceeded by at most
+    one request's worst case."""
+    quota, worst_tokens = 20_000, 60  # worst case 600 micro-credits per request
+    with app.app_context():
+        key, _ = new_key(quota_micro=quota)
+    outcomes = {"admitted": 0, "refused": 0}
+    lock = threading.Lock()
+
+    def client(seed):
+        rng = random.Random(seed)
+        with app.app_context():
+            for _ in range(5):
+                try:
+                    reservation = reserve_budget(key, MODEL, 0, worst_tokens)
+                except PolicyDenied as denied:
+                    assert denied.status == 402
+                    with lock:
+                        outcomes["refused"] += 1
+                    continue
+                with lock:
+                    outcomes["admitted"] += 1
+                settle(key, reservation, rng.randint(0, worst_tokens * 10))
+
+    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with app.app_context():
+        row = key_row(key.id)
+        assert row.used_micro == log_total(key.id)
+        assert row.reserved_micro == 0
+        assert row.used_micro <= quota + worst_tokens * 10
+    assert outcomes["admitted"] + outcomes["refused"] == 200
+    assert outcomes["refused"] > 0 and outcomes["admitted"] >= quota // (worst_tokens * 10)
