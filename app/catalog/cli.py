@@ -57,14 +57,9 @@ def add_connection_command(name, kind, base_url, api_key_env, api_version, conne
 def list_connections_command(as_json: bool) -> None:
     """List connections (credentials are shown only as set / not set)."""
     rows = [_connection_dict(connection, count) for connection, count in service.overview()[0]]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("No connections.")
-    for row in rows:
-        click.echo(f"{row['name']:<20} {row['kind']:<10} {row['base_url'] or '(built in)':<40} "
-                   f"key {row['credential']:<8} models {row['models']}")
+    _print_rows(rows, as_json, "No connections.", lambda row: (
+        f"{row['name']:<20} {row['kind']:<10} {row['base_url'] or '(built in)':<40} "
+        f"key {row['credential']:<8} models {row['models']}"))
 
 
 @connections.command("test")
@@ -115,15 +110,19 @@ def add_model_command(public_id, connection, upstream_model, display_name, input
 def list_models_command(as_json: bool) -> None:
     """List every model, enabled or not."""
     rows = [_model_dict(model) for model in service.overview()[1]]
+    _print_rows(rows, as_json, "No models.", lambda row: (
+        f"{row['id']:<30} {'enabled' if row['enabled'] else 'disabled':<9} {row['connection']:<16} "
+        f"in {row['input_price']:g} out {row['output_price']:g}  {','.join(row['capabilities'])}"))
+
+
+def _print_rows(rows: list[dict], as_json: bool, empty: str, line) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("No models.")
-    for row in rows:
-        state = "enabled" if row["enabled"] else "disabled"
-        click.echo(f"{row['id']:<30} {state:<9} {row['connection']:<16} in {row['input_price']:g} "
-                   f"out {row['output_price']:g}  {','.join(row['capabilities'])}")
+    elif not rows:
+        click.echo(empty)
+    else:
+        for row in rows:
+            click.echo(line(row))
 
 
 def _set_enabled(public_id: str, enabled: bool) -> None:

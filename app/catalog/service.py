@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 MAX_CREDENTIAL_CHARS = 8192
+NAME_TAKEN = _l("A connection with this name exists already.")
+ID_TAKEN = _l("A model with this id exists already.")
 
 
 class CatalogNotFound(LookupError):
@@ -81,7 +83,7 @@ def find_model(public_id: str) -> Model:
 def create_connection(values: Mapping, credential: str | None = None) -> Connection:
     """A new upstream connection; `credential` (API key) is stored encrypted."""
     clean = clean_connection(values)
-    _require_unique_connection_name(clean["name"], None)
+    _require_unique(Connection.name, clean["name"], None, "name", NAME_TAKEN)
     connection = Connection(**clean, credential_encrypted=_encrypted(credential))
     db.session.add(connection)
     db.session.flush()
@@ -96,7 +98,7 @@ def update_connection(connection_id: int, values: Mapping, credential: str | Non
     """Change a connection. An empty credential keeps the stored one; clear_credential removes it."""
     connection = get_connection(connection_id)
     clean = clean_connection(values)
-    _require_unique_connection_name(clean["name"], connection.id)
+    _require_unique(Connection.name, clean["name"], connection.id, "name", NAME_TAKEN)
     before = _connection_snapshot(connection)
     for name, value in clean.items():
         setattr(connection, name, value)
@@ -140,7 +142,7 @@ def create_model(values: Mapping, connection: int | str, capabilities: Iterable[
     """A new model on `connection` (its id, or its name as a string). No capabilities given = all."""
     clean = clean_model(values, capabilities)
     target = _resolve_connection(connection)
-    _require_unique_public_id(clean["public_id"], None)
+    _require_unique(Model.public_id, clean["public_id"], None, "public_id", ID_TAKEN)
     model = Model(**clean, connection_id=target.id, enabled=bool(enabled))
     db.session.add(model)
     db.session.flush()
@@ -156,7 +158,7 @@ def update_model(model_id: int, values: Mapping, connection: int | str,
     model = get_model(model_id)
     clean = clean_model(values, capabilities)
     target = _resolve_connection(connection)
-    _require_unique_public_id(clean["public_id"], model.id)
+    _require_unique(Model.public_id, clean["public_id"], model.id, "public_id", ID_TAKEN)
     before = _model_snapshot(model, model.connection)
     for name, value in clean.items():
         setattr(model, name, value)
@@ -233,20 +235,13 @@ def _resolve_connection(reference: int | str | None) -> Connection:
     return connection
 
 
-def _require_unique_connection_name(name: str, own_id: int | None) -> None:
-    query = select(Connection.id).where(func.lower(Connection.name) == name.lower())
+def _require_unique(column, value: str, own_id: int | None, field: str, message) -> None:
+    """CatalogError when another row holds `value` in `column` (ignoring case)."""
+    query = select(column).where(func.lower(column) == value.lower())
     if own_id is not None:
-        query = query.where(Connection.id != own_id)
+        query = query.where(column.class_.id != own_id)
     if db.session.scalar(query) is not None:
-        raise CatalogError({"name": _l("A connection with this name exists already.")})
-
-
-def _require_unique_public_id(public_id: str, own_id: int | None) -> None:
-    query = select(Model.id).where(func.lower(Model.public_id) == public_id.lower())
-    if own_id is not None:
-        query = query.where(Model.id != own_id)
-    if db.session.scalar(query) is not None:
-        raise CatalogError({"public_id": _l("A model with this id exists already.")})
+        raise CatalogError({field: message})
 
 
 def _connection_snapshot(connection: Connection) -> dict:

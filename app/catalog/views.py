@@ -76,8 +76,7 @@ def new_connection():
         connection = service.create_connection(values, credential=request.form.get("credential"))
     except service.CatalogError as exc:
         return _connection_form(values=values, errors=exc.errors)
-    flash(_("Connection “%(name)s” added.", name=connection.name), "success")
-    return redirect(url_for("catalog.index", _anchor=f"connection-{connection.id}"))
+    return _back(f"connection-{connection.id}", _("Connection “%(name)s” added.", name=connection.name))
 
 
 @bp.route("/connections/<int:connection_id>/edit", methods=["GET", "POST"])
@@ -92,25 +91,16 @@ def edit_connection(connection_id: int):
                                   clear_credential=request.form.get("clear_credential") == "1")
     except service.CatalogError as exc:
         return _connection_form(_found(service.get_connection, connection_id), values, exc.errors)
-    flash(_("Connection “%(name)s” saved.", name=values["name"].strip()), "success")
-    return redirect(url_for("catalog.index", _anchor=f"connection-{connection_id}"))
+    message = _("Connection “%(name)s” saved.", name=values["name"].strip())
+    return _back(f"connection-{connection_id}", message)
 
 
 @bp.route("/connections/<int:connection_id>/delete", methods=["GET", "POST"])
 @edit_required
 def delete_connection(connection_id: int):
-    connection = _found(service.get_connection, connection_id)
-    name = connection.name
-    if request.method == "POST":
-        try:
-            service.delete_connection(connection_id)
-        except service.CatalogError as exc:
-            flash(" ".join(exc.errors.values()), "error")
-        else:
-            flash(_("Connection “%(name)s” deleted.", name=name), "success")
-        return redirect(url_for("catalog.index"))
-    return render_template("catalog/confirm_delete.html", what="connection", name=name,
-                           action=url_for("catalog.delete_connection", connection_id=connection_id))
+    name = _found(service.get_connection, connection_id).name
+    return _confirm_delete("connection", name, lambda: service.delete_connection(connection_id),
+                           _("Connection “%(name)s” deleted.", name=name))
 
 
 @bp.route("/connections/<int:connection_id>/test", methods=["POST"])
@@ -155,8 +145,7 @@ def new_model():
                                      enabled=values["enabled"])
     except service.CatalogError as exc:
         return _model_form(values=values, errors=exc.errors)
-    flash(_("Model “%(id)s” added.", id=model.public_id), "success")
-    return redirect(url_for("catalog.index", _anchor=f"model-{model.id}"))
+    return _back(f"model-{model.id}", _("Model “%(id)s” added.", id=model.public_id))
 
 
 @bp.route("/models/<int:model_id>/edit", methods=["GET", "POST"])
@@ -170,8 +159,7 @@ def edit_model(model_id: int):
         service.update_model(model_id, values, values["connection_id"], values["capabilities"])
     except service.CatalogError as exc:
         return _model_form(_found(service.get_model, model_id), values, exc.errors)
-    flash(_("Model “%(id)s” saved.", id=values["public_id"].strip()), "success")
-    return redirect(url_for("catalog.index", _anchor=f"model-{model_id}"))
+    return _back(f"model-{model_id}", _("Model “%(id)s” saved.", id=values["public_id"].strip()))
 
 
 @bp.route("/models/<int:model_id>/enabled", methods=["POST"])
@@ -184,20 +172,30 @@ def set_model_enabled(model_id: int):
     if _is_htmx():
         return render_template("catalog/_model_row.html", model=model)
     if model.enabled:
-        flash(_("Model “%(id)s” enabled.", id=model.public_id), "success")
-    else:
-        flash(_("Model “%(id)s” disabled.", id=model.public_id), "success")
-    return redirect(url_for("catalog.index", _anchor=f"model-{model_id}"))
+        return _back(f"model-{model_id}", _("Model “%(id)s” enabled.", id=model.public_id))
+    return _back(f"model-{model_id}", _("Model “%(id)s” disabled.", id=model.public_id))
 
 
 @bp.route("/models/<int:model_id>/delete", methods=["GET", "POST"])
 @edit_required
 def delete_model(model_id: int):
-    model = _found(service.get_model, model_id)
-    public_id = model.public_id
-    if request.method == "POST":
-        service.delete_model(model_id)
-        flash(_("Model “%(id)s” deleted.", id=public_id), "success")
+    public_id = _found(service.get_model, model_id).public_id
+    return _confirm_delete("model", public_id, lambda: service.delete_model(model_id),
+                           _("Model “%(id)s” deleted.", id=public_id))
+
+
+def _confirm_delete(what: str, name: str, delete, done_message: str):
+    """GET: the confirmation page; POST: delete, then back to the catalog with the outcome."""
+    if request.method == "GET":
+        return render_template("catalog/confirm_delete.html", what=what, name=name, action=request.path)
+    try:
+        delete()
+    except service.CatalogError as exc:
+        flash(" ".join(exc.errors.values()), "error")
         return redirect(url_for("catalog.index"))
-    return render_template("catalog/confirm_delete.html", what="model", name=public_id,
-                           action=url_for("catalog.delete_model", model_id=model_id))
+    return _back("", done_message)
+
+
+def _back(anchor: str, message: str):
+    flash(message, "success")
+    return redirect(url_for("catalog.index", _anchor=anchor or None))

@@ -1,57 +1,27 @@
-"""Catalog test helpers: clients logged in per role, CSRF tokens read from real pages."""
+"""Catalog test helpers: clients logged in per role (tests/support/accounts.py), form posts with a real
+CSRF token."""
 from __future__ import annotations
 
-import re
-
 import pytest
-
-PASSWORD = "a-long-password-1"
-
-
-def csrf_token(client, url: str = "/catalog") -> str:
-    page = client.get(url).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def login(client, username: str, password: str = PASSWORD) -> None:
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post("/login", data={"csrf_token": token, "username": username, "password": password})
-    assert response.status_code == 302, response.get_data(as_text=True)
+from support.accounts import client_as, make_user  # noqa: F401  (fixtures)
+from support.web import post_form
 
 
 @pytest.fixture
-def client_for(app, owner):
-    """client_for(role) → a test client logged in as a new user with that role."""
-    from app.accounts import service as accounts
-
-    def make(role: str):
-        with app.app_context():
-            accounts.create_user(f"{role}-user", PASSWORD, role)
-        client = app.test_client()
-        login(client, f"{role}-user")
-        return client
-
-    return make
+def admin(client_as):  # noqa: F811
+    return client_as("admin")
 
 
 @pytest.fixture
-def admin(client_for):
-    return client_for("admin")
+def auditor(client_as):  # noqa: F811
+    return client_as("auditor")
 
 
 @pytest.fixture
-def auditor(client_for):
-    return client_for("auditor")
-
-
-@pytest.fixture
-def post(app):
-    """post(client, url, data, htmx=False): a form POST with the page's CSRF token."""
+def post():
+    """post(client, url, data, htmx=False): a form POST with the CSRF token of the catalog page."""
 
     def send(client, url: str, data: dict | None = None, htmx: bool = False, **kwargs):
-        form = {"csrf_token": csrf_token(client), **(data or {})}
-        headers = {"HX-Request": "true"} if htmx else {}
-        return client.post(url, data=form, headers=headers, **kwargs)
+        return post_form(client, url, data, page="/catalog", htmx=htmx, **kwargs)
 
     return send

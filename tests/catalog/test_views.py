@@ -200,9 +200,7 @@ def test_unknown_ids_are_404(admin, post):
     assert post(admin, "/catalog/connections/999/test").status_code == 404
 
 
-def test_owner_can_edit_too(client, owner, catalog, post):
-    from conftest import login
-
-    login(client, owner["username"], owner["password"])
+def test_owner_can_edit_too(client_as, catalog, post):
+    client = client_as("owner")
     assert "Add connection" in client.get("/catalog").get_data(as_text=True)
     assert post(client, f"/catalog/models/{catalog['llama']}/enabled", {"enabled": "0"}).status_code == 302
