@@ -23,6 +23,7 @@ from app.extensions import db
 from app.gateway import errors
 from app.gateway.errors import GatewayError
 from app.keys.context import KeyContext, KeyRejection
+from app.ops import observe
 from app.policy import service as policy
 from app.policy.service import LimitGrant, PolicyDenied, Reservation
 from app.providers import provider_for
@@ -79,6 +80,7 @@ def begin(endpoint: str) -> Call:
     call = Call(endpoint=endpoint, request_id=new_request_id(), started=time.perf_counter(),
                 app=current_app._get_current_object())
     request.environ[REQUEST_ID_ENVIRON] = call.request_id
+    observe.annotate(call=call)  # access log and metrics read key, model, status and timings from it
     call.client_ip = request_client_ip()
     return call
 

@@ -2,8 +2,10 @@
 writes one access-log line and feeds the metrics. Bodies, query strings and headers are never looked at,
 so neither secrets nor prompts can reach the log.
 
-The gateway tells it what only the gateway knows with annotate(key=…, model=…, endpoint=…, error_code=…,
-ttfb_s=…); request_id() returns the id this middleware assigned, for the x-request-id header.
+The gateway tells it what only the gateway knows: annotate(call=<pipeline Call>) once per API request
+(its key, model, endpoint, error code and first-byte time are read when the answer is finished, so a
+stream's late facts count), or single facts with annotate(key=…, model=…, endpoint=…, error_code=…,
+ttfb_s=…). request_id() is the gateway's id when it set one (environ "pforte.request_id"), else ours.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from app.ops import metrics
 access_log = logging.getLogger("pforte.access")
 
 ENVIRON_KEY = "pforte.request"
+GATEWAY_REQUEST_ID = "pforte.request_id"
 QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
@@ -23,7 +26,7 @@ class RequestRecord:
     """What is known about one request; lives in the WSGI environ."""
 
     __slots__ = ("request_id", "started", "status", "response_request_id", "stream", "first_byte",
-                 "key", "model", "endpoint", "error_code", "ttfb_s")
+                 "key", "model", "endpoint", "error_code", "ttfb_s", "call")
 
     def __init__(self):
         self.request_id = "req_" + secrets.token_hex(12)
@@ -37,6 +40,22 @@ class RequestRecord:
         self.endpoint: str | None = None
         self.error_code: str | None = None
         self.ttfb_s: float | None = None
+        self.call = None
+
+    def take_facts_from_call(self) -> None:
+        """Copy what the gateway's Call knows (key, model, endpoint, error_code, started, first_byte)."""
+        call = self.call
+        if call is None:
+            return
+        key = getattr(call, "key", None)
+        model = getattr(call, "model", None)
+        self.key = self.key or getattr(key, "public_id", None)
+        self.model = self.model or getattr(model, "public_id", None) or getattr(call, "model_name", None)
+        self.endpoint = self.endpoint or getattr(call, "endpoint", None)
+        self.error_code = self.error_code or getattr(call, "error_code", None)
+        first_byte = getattr(call, "first_byte", None)
+        if self.ttfb_s is None and first_byte is not None:
+            self.ttfb_s = max(0.0, first_byte - self.started)
 
 
 def _record() -> RequestRecord | None:
@@ -49,8 +68,12 @@ def _record() -> RequestRecord | None:
 
 def request_id() -> str | None:
     """The id of the current request (None outside a request or without the middleware)."""
+    from flask import request
+
     record = _record()
-    return record.request_id if record else None
+    if record is None:
+        return None
+    return request.environ.get(GATEWAY_REQUEST_ID) or record.request_id
 
 
 def annotate(**fields) -> None:
@@ -131,11 +154,14 @@ class RequestObserver:
             metrics.stream_closed()
         path = environ.get("PATH_INFO", "")
         api = self.is_api_path(path)
+        record.take_facts_from_call()
         ttfb = record.ttfb_s
         if ttfb is None and record.first_byte is not None:
             ttfb = record.first_byte - record.started
         if api:
             metrics.observe_request(record.endpoint or "other", record.model, record.status, latency, ttfb)
+            if record.error_code and record.error_code.startswith("upstream_"):
+                metrics.upstream_error(record.error_code.removeprefix("upstream_"))
         if path.startswith("/static/") or (path in QUIET_PATHS and record.status < 400):
             return
         fields = {
@@ -153,7 +179,8 @@ class RequestObserver:
             if record.stream:
                 fields["stream"] = True
         fields["ip"] = self._client_ip(environ)
-        fields["request_id"] = record.response_request_id or record.request_id
+        fields["request_id"] = (record.response_request_id or environ.get(GATEWAY_REQUEST_ID)
+                                or record.request_id)
         access_log.info("request", extra={"fields": fields})
 
     def _client_ip(self, environ) -> str:
