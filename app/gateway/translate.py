@@ -752,25 +752,33 @@ class _AnthropicEventWriter:
                    "delta": {"type": "input_json_delta", "partial_json": function["arguments"]}}
 
 
+def _message_start(message_id: str | None, model: str, input_tokens: int) -> dict:
+    return {"type": "message_start", "message": {
+        "id": message_id or new_message_id(), "type": "message", "role": "assistant", "model": model,
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": 0,
+                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}
+
+
 def openai_chunks_to_anthropic_events(chunks: Iterable[dict], *, model: str, message_id: str | None = None,
                                       input_tokens: int = 0) -> Iterator[dict]:
     """OpenAI chat.completion.chunk dicts → Anthropic stream events (each a dict with `type`).
 
     Order: message_start, content blocks (start / delta… / stop, indexes 0,1,2…), message_delta with the
-    cumulative output_tokens, message_stop. input_tokens is the estimate sent in message_start; the real
-    figure from upstream usage follows in message_delta. Without upstream usage, output_tokens is
-    estimated at four characters per token.
+    cumulative output_tokens, message_stop. message_start waits for the first upstream chunk, so that an
+    upstream failing at once can still be answered with a plain error status. input_tokens is the
+    estimate sent in message_start; the real figure from upstream usage follows in message_delta. Without
+    upstream usage, output_tokens is estimated at four characters per token.
     """
     writer = _AnthropicEventWriter()
     finish: str | None = None
     usage: dict | None = None
     output_chars = 0
-    yield {"type": "message_start", "message": {
-        "id": message_id or new_message_id(), "type": "message", "role": "assistant", "model": model,
-        "content": [], "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": 0,
-                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}
+    started = False
     for chunk in chunks:
+        if not started:
+            started = True
+            yield _message_start(message_id, model, input_tokens)
         if chunk.get("usage"):
             usage = chunk["usage"]
         for choice in chunk.get("choices") or []:
@@ -786,6 +794,8 @@ def openai_chunks_to_anthropic_events(chunks: Iterable[dict], *, model: str, mes
                 yield from writer.tool_call(call or {})
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
+    if not started:
+        yield _message_start(message_id, model, input_tokens)
     yield from writer.close()
     if usage:
         final_usage = anthropic_usage_from_openai(usage)

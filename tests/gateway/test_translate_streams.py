@@ -434,7 +434,8 @@ def test_other_choices_and_reasoning_fields_are_ignored():
     assert [b.text for b in message.content] == ["a"]
 
 
-def test_message_start_is_sent_before_the_first_upstream_chunk():
+def test_message_start_waits_for_the_first_upstream_chunk():
+    """So that an upstream failing before its first chunk is still a plain error status for the client."""
     pulled = []
 
     def source():
@@ -444,7 +445,14 @@ def test_message_start_is_sent_before_the_first_upstream_chunk():
 
     events = openai_chunks_to_anthropic_events(source(), model="m")
     assert next(events)["type"] == "message_start"
-    assert pulled == []
+    assert len(pulled) == 1
+
+    def failing():
+        raise RuntimeError("upstream gone")
+        yield  # pragma: no cover
+
+    with pytest.raises(RuntimeError):
+        next(openai_chunks_to_anthropic_events(failing(), model="m"))
 
 
 def test_round_trip_anthropic_events_through_openai_chunks_and_back():
