@@ -1,4 +1,56 @@
-"""HTML/HTMX routes of the docs domain."""
-from flask import Blueprint
+"""Pages for integrators: "Use the API" (browser-stored key, ready-to-paste examples), the streaming
+playground, the API docs, and the OpenAPI document at /v1/openapi.json.
+
+The pages are public (an integrator needs a key, not an admin account); only signed-in admins get the
+catalog's model ids pre-filled. The key itself lives in the browser's localStorage (static/usekey.js)
+and only ever travels to /v1 as the API credential.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template, request
+from flask_babel import force_locale
+from flask_login import current_user
+
+from app.docs.openapi import ERRORS, RATE_LIMIT_HEADERS, openapi_document
 
 bp = Blueprint("docs", __name__)
+
+
+def api_base_url() -> str:
+    """The client base URL as this request reached the server, e.g. https://pforte.example/v1."""
+    return request.host_url.rstrip("/") + "/v1"
+
+
+def _catalog_model_ids() -> list[str]:
+    """Enabled model ids for signed-in admins (anonymous visitors get the key's models from /v1/models)."""
+    if not getattr(current_user, "is_authenticated", False):
+        return []
+    from app.catalog import service as catalog
+
+    return [entry.public_id for entry in catalog.list_models()]
+
+
+@bp.route("/use")
+def use_api():
+    return render_template("docs/use.html", base_url=api_base_url(), model_ids=_catalog_model_ids())
+
+
+@bp.route("/playground")
+def playground():
+    return render_template("docs/playground.html", base_url=api_base_url(), model_ids=_catalog_model_ids(),
+                           expected_prefix=(request.args.get("prefix") or "")[:32])
+
+
+@bp.route("/docs")
+def api_docs():
+    return render_template("docs/api.html", base_url=api_base_url(), errors=ERRORS,
+                           rate_limit_headers=RATE_LIMIT_HEADERS)
+
+
+@bp.route("/v1/openapi.json")
+def openapi_json():
+    with force_locale("en"):
+        document = openapi_document(api_base_url())
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "no-cache"
+    return response

@@ -1,0 +1,574 @@
+"""The OpenAPI 3.1 description of the client API (served at /v1/openapi.json), and the error table that
+the API docs page shows. Built from plain dicts; it describes what app/gateway accepts and answers."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+VERSION = "0.1.0"
+
+# DESIGN §6, in the order the docs page lists them: (status, type, code, when).
+ERRORS = (
+    (400, "invalid_request_error", "invalid_request", _l("Malformed JSON, a missing or wrong field.")),
+    (413, "invalid_request_error", "request_too_large", _l("The request body is larger than the limit.")),
+    (
+        401,
+        "invalid_request_error",
+        "invalid_api_key",
+        _l("No key, or an unknown, malformed, revoked or disabled key."),
+    ),
+    (401, "invalid_request_error", "expired_api_key", _l("The key has expired.")),
+    (
+        402,
+        "insufficient_quota",
+        "insufficient_quota",
+        _l("The key's credit quota or the organisation's allowance is used up (x-should-retry: false)."),
+    ),
+    (403, "permission_error", "scope_not_allowed", _l("The key's scope does not cover this endpoint.")),
+    (403, "permission_error", "ip_not_allowed", _l("The client address is not on the key's allow list.")),
+    (403, "permission_error", "model_not_allowed", _l("The key may not use this model.")),
+    (404, "invalid_request_error", "model_not_found", _l("Unknown or disabled model.")),
+    (404, "invalid_request_error", "unknown_url", _l("Unknown route.")),
+    (
+        429,
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        _l(
+            "A rate or concurrency limit was reached; retry-after says how many seconds to wait (at most 60)."
+        ),
+    ),
+    (502, "server_error", "upstream_error", _l("The upstream model server answered with an error.")),
+    (503, "server_error", "upstream_unavailable", _l("The upstream model server cannot be reached.")),
+    (504, "server_error", "upstream_timeout", _l("The upstream model server did not answer in time.")),
+    (500, "server_error", "internal_error", _l("Anything else; the details are only in the server log.")),
+)
+
+RATE_LIMIT_HEADERS = (
+    ("x-ratelimit-limit-requests", _l("Requests allowed in the tightest window of the key's limits.")),
+    ("x-ratelimit-remaining-requests", _l("Requests left in that window.")),
+    ("x-ratelimit-reset-requests", _l("Time until the window resets, e.g. 7s or 1m0s.")),
+    ("X-RateLimit-Limit / X-RateLimit-Remaining", _l("The same numbers under their common names.")),
+    ("X-RateLimit-Reset", _l("When the window resets (Unix time in seconds).")),
+    ("X-RateLimit-Window", _l("The window's length in seconds.")),
+    ("X-RateLimit-Warning", _l("Present from 80 % of a monthly request limit or credit quota.")),
+    ("retry-after", _l("On 429: seconds to wait before retrying (at most 60).")),
+    ("x-should-retry", _l("On 402: false, so that SDKs do not retry.")),
+    ("x-request-id", _l("On every answer: quote it when you ask the administrator about a request.")),
+)
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+STRING, INTEGER, NUMBER, BOOLEAN = ({"type": t} for t in ("string", "integer", "number", "boolean"))
+TEXT_PARTS = {
+    "type": "array",
+    "items": {"type": "object", "required": ["type"], "properties": {"type": STRING, "text": STRING}},
+}
+
+SCHEMAS: dict[str, dict] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type", "param", "code"],
+                "properties": {
+                    "message": STRING,
+                    "type": STRING,
+                    "param": _nullable(STRING),
+                    "code": _nullable(STRING),
+                    "retry_after": {"type": "integer", "minimum": 0, "maximum": 60},
+                },
+            }
+        },
+    },
+    "AnthropicError": {
+        "type": "object",
+        "required": ["type", "error"],
+        "properties": {
+            "type": {"const": "error"},
+            "error": {
+                "type": "object",
+                "required": ["type", "message"],
+                "properties": {"type": STRING, "message": STRING},
+            },
+        },
+    },
+    "ChatMessage": {
+        "type": "object",
+        "required": ["role"],
+        "additionalProperties": True,
+        "properties": {
+            "role": {"type": "string", "examples": ["system", "developer", "user", "assistant", "tool"]},
+            "content": {"anyOf": [STRING, {"type": "array", "items": {"type": "object"}}, {"type": "null"}]},
+            "name": STRING,
+            "tool_call_id": STRING,
+            "tool_calls": {"type": "array", "items": _ref("ToolCall")},
+        },
+    },
+    "ToolCall": {
+        "type": "object",
+        "required": ["id", "type", "function"],
+        "properties": {
+            "id": STRING,
+            "type": {"const": "function"},
+            "function": {
+                "type": "object",
+                "required": ["name", "arguments"],
+                "properties": {"name": STRING, "arguments": STRING},
+            },
+        },
+    },
+    "StreamOptions": {"type": "object", "properties": {"include_usage": BOOLEAN}},
+    "ChatCompletionRequest": {
+        "type": "object",
+        "required": ["model", "messages"],
+        "additionalProperties": True,
+        "properties": {
+            "model": {"type": "string", "minLength": 1, "description": "A model id from GET /models."},
+            "messages": {"type": "array", "minItems": 1, "items": _ref("ChatMessage")},
+            "stream": {"type": ["boolean", "null"], "default": False},
+            "stream_options": _ref("StreamOptions"),
+            "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+            "top_p": NUMBER,
+            "n": {"type": "integer", "minimum": 0},
+            "seed": INTEGER,
+            "stop": {"anyOf": [STRING, {"type": "array", "items": STRING}, {"type": "null"}]},
+            "max_tokens": {"type": "integer", "minimum": 0, "description": "Alias of max_completion_tokens."},
+            "max_completion_tokens": {"type": "integer", "minimum": 0},
+            "tools": {"type": "array", "items": {"type": "object"}},
+            "tool_choice": {"anyOf": [{"enum": ["none", "auto", "required"]}, {"type": "object"}]},
+            "response_format": {"type": "object"},
+            "user": STRING,
+        },
+    },
+    "Usage": {
+        "type": "object",
+        "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
+        "properties": {
+            "prompt_tokens": INTEGER,
+            "completion_tokens": INTEGER,
+            "total_tokens": INTEGER,
+            "prompt_tokens_details": {"type": "object"},
+            "completion_tokens_details": {"type": "object"},
+        },
+    },
+    "ChatCompletion": {
+        "type": "object",
+        "required": ["id", "object", "created", "model", "choices", "usage"],
+        "properties": {
+            "id": STRING,
+            "object": {"const": "chat.completion"},
+            "created": INTEGER,
+            "model": STRING,
+            "system_fingerprint": _nullable(STRING),
+            "usage": _ref("Usage"),
+            "choices": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "message", "finish_reason"],
+                    "properties": {
+                        "index": INTEGER,
+                        "logprobs": {},
+                        "finish_reason": _nullable(STRING),
+                        "message": {
+                            "type": "object",
+                            "required": ["role", "content"],
+                            "properties": {
+                                "role": {"const": "assistant"},
+                                "content": _nullable(STRING),
+                                "refusal": _nullable(STRING),
+                                "tool_calls": {"type": "array", "items": _ref("ToolCall")},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "ChatCompletionChunk": {
+        "description": "One server-sent event `data: <chunk>` of a streamed chat completion. The stream ends "
+        "with `data: [DONE]`. With stream_options.include_usage the last chunk has no choices "
+        "and carries the usage. An error after the stream started arrives as one "
+        '`data: {"error": {...}}` event.',
+        "type": "object",
+        "required": ["id", "object", "created", "model", "choices"],
+        "properties": {
+            "id": STRING,
+            "object": {"const": "chat.completion.chunk"},
+            "created": INTEGER,
+            "model": STRING,
+            "system_fingerprint": _nullable(STRING),
+            "usage": _nullable(_ref("Usage")),
+            "choices": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "delta"],
+                    "properties": {
+                        "index": INTEGER,
+                        "delta": {"type": "object"},
+                        "logprobs": {},
+                        "finish_reason": _nullable(STRING),
+                    },
+                },
+            },
+        },
+    },
+    "CompletionRequest": {
+        "type": "object",
+        "required": ["model", "prompt"],
+        "additionalProperties": True,
+        "properties": {
+            "model": {"type": "string", "minLength": 1},
+            "prompt": {"anyOf": [STRING, {"type": "array"}]},
+            "max_tokens": {"type": "integer", "minimum": 0},
+            "stream": BOOLEAN,
+            "stream_options": _ref("StreamOptions"),
+            "temperature": NUMBER,
+        },
+    },
+    "Completion": {
+        "type": "object",
+        "required": ["id", "object", "created", "model", "choices"],
+        "properties": {
+            "id": STRING,
+            "object": {"const": "text_completion"},
+            "created": INTEGER,
+            "model": STRING,
+            "usage": _ref("Usage"),
+            "choices": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["text", "index", "finish_reason"],
+                    "properties": {
+                        "text": STRING,
+                        "index": INTEGER,
+                        "logprobs": {},
+                        "finish_reason": _nullable(STRING),
+                    },
+                },
+            },
+        },
+    },
+    "EmbeddingRequest": {
+        "type": "object",
+        "required": ["model", "input"],
+        "additionalProperties": True,
+        "properties": {
+            "model": {"type": "string", "minLength": 1},
+            "input": {"anyOf": [STRING, {"type": "array", "minItems": 1}]},
+            "encoding_format": {"enum": ["float", "base64"]},
+            "dimensions": INTEGER,
+            "user": STRING,
+        },
+    },
+    "EmbeddingList": {
+        "type": "object",
+        "required": ["object", "data", "model", "usage"],
+        "properties": {
+            "object": {"const": "list"},
+            "model": STRING,
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["object", "index", "embedding"],
+                    "properties": {
+                        "object": {"const": "embedding"},
+                        "index": INTEGER,
+                        "embedding": {
+                            "anyOf": [{"type": "array", "items": NUMBER}, STRING],
+                            "description": "Floats, or base64 of little-endian float32 "
+                            "when encoding_format is base64.",
+                        },
+                    },
+                },
+            },
+            "usage": {
+                "type": "object",
+                "required": ["prompt_tokens", "total_tokens"],
+                "properties": {"prompt_tokens": INTEGER, "total_tokens": INTEGER},
+            },
+        },
+    },
+    "Model": {
+        "description": "A model the key may use. Carries the OpenAI fields (object, created, owned_by) and "
+        "the Anthropic ones (type, display_name, created_at), so that both SDKs can list models.",
+        "type": "object",
+        "required": ["id", "object", "created", "owned_by"],
+        "properties": {
+            "id": STRING,
+            "object": {"const": "model"},
+            "created": INTEGER,
+            "owned_by": STRING,
+            "type": {"const": "model"},
+            "display_name": STRING,
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "ModelList": {
+        "type": "object",
+        "required": ["object", "data"],
+        "properties": {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": _ref("Model")},
+            "has_more": {"const": False},
+            "first_id": _nullable(STRING),
+            "last_id": _nullable(STRING),
+        },
+    },
+    "AnthropicMessagesRequest": {
+        "type": "object",
+        "required": ["model", "messages", "max_tokens"],
+        "additionalProperties": True,
+        "properties": {
+            "model": {"type": "string", "minLength": 1},
+            "max_tokens": {"type": "integer", "minimum": 1},
+            "system": {"anyOf": [STRING, TEXT_PARTS]},
+            "messages": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["role", "content"],
+                    "properties": {
+                        "role": {"enum": ["user", "assistant"]},
+                        "content": {"anyOf": [STRING, {"type": "array", "items": {"type": "object"}}]},
+                    },
+                },
+            },
+            "stream": BOOLEAN,
+            "temperature": NUMBER,
+            "stop_sequences": {"type": "array", "items": STRING},
+            "tools": {"type": "array", "items": {"type": "object"}},
+            "tool_choice": {"type": "object"},
+        },
+    },
+    "AnthropicMessage": {
+        "type": "object",
+        "required": ["id", "type", "role", "content", "model", "stop_reason", "usage"],
+        "properties": {
+            "id": STRING,
+            "type": {"const": "message"},
+            "role": {"const": "assistant"},
+            "model": STRING,
+            "content": {"type": "array", "items": {"type": "object", "required": ["type"]}},
+            "stop_reason": _nullable(STRING),
+            "stop_sequence": _nullable(STRING),
+            "usage": {
+                "type": "object",
+                "required": ["input_tokens", "output_tokens"],
+                "properties": {"input_tokens": INTEGER, "output_tokens": INTEGER},
+            },
+        },
+    },
+}
+
+HEADERS = {
+    "RequestId": {"description": "Identifies the request in the gateway's log.", "schema": STRING},
+    "RateLimitLimit": {
+        "description": "Requests allowed in the tightest window of the key's limits (only when "
+        "the key has request limits).",
+        "schema": STRING,
+    },
+    "RateLimitRemaining": {"description": "Requests left in that window.", "schema": STRING},
+    "RateLimitReset": {"description": "Time until the window resets, e.g. `7s`.", "schema": STRING},
+    "RetryAfter": {"description": "Seconds to wait before retrying (at most 60).", "schema": INTEGER},
+    "ShouldRetry": {"description": "`false`: retrying will not help.", "schema": {"const": "false"}},
+}
+
+_OK_HEADERS = {
+    "x-request-id": {"$ref": "#/components/headers/RequestId"},
+    "x-ratelimit-limit-requests": {"$ref": "#/components/headers/RateLimitLimit"},
+    "x-ratelimit-remaining-requests": {"$ref": "#/components/headers/RateLimitRemaining"},
+    "x-ratelimit-reset-requests": {"$ref": "#/components/headers/RateLimitReset"},
+}
+
+
+def _error_responses(anthropic: bool = False, statuses=None) -> dict:
+    """One response per status of the error table (401, 402, … all in the error shape)."""
+    schema = _ref("AnthropicError" if anthropic else "Error")
+    responses: dict[str, dict] = {}
+    for status, error_type, code, when in ERRORS:
+        if statuses is not None and status not in statuses:
+            continue
+        entry = responses.setdefault(
+            str(status),
+            {
+                "description": "",
+                "headers": {"x-request-id": {"$ref": "#/components/headers/RequestId"}},
+                "content": {"application/json": {"schema": schema}},
+            },
+        )
+        entry["description"] += f"{'; ' if entry['description'] else ''}{code} ({error_type}): {when}"
+        if status == 429:
+            entry["headers"]["retry-after"] = {"$ref": "#/components/headers/RetryAfter"}
+        if status == 402:
+            entry["headers"]["x-should-retry"] = {"$ref": "#/components/headers/ShouldRetry"}
+    return responses
+
+
+def _operation(
+    summary: str,
+    operation_id: str,
+    request_schema: str | None,
+    response_schema: str,
+    stream_schema: str | None = None,
+    anthropic: bool = False,
+    description: str = "",
+    parameters: list | None = None,
+) -> dict:
+    content = {"application/json": {"schema": _ref(response_schema)}}
+    if stream_schema:
+        content["text/event-stream"] = {
+            "schema": {
+                "type": "string",
+                "description": f"Server-sent events; each `data:` line holds a "
+                f"{stream_schema} (see components/schemas).",
+            },
+        }
+    operation: dict = {
+        "summary": summary,
+        "operationId": operation_id,
+        "responses": {
+            "200": {"description": "Success.", "headers": _OK_HEADERS, "content": content},
+            **_error_responses(anthropic),
+        },
+    }
+    if description:
+        operation["description"] = description
+    if parameters:
+        operation["parameters"] = parameters
+    if request_schema:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(request_schema)}},
+        }
+    return operation
+
+
+def openapi_document(server_url: str) -> dict:
+    """The whole OpenAPI 3.1 document; server_url is the client base URL (…/v1)."""
+    model_parameter = {
+        "name": "model",
+        "in": "path",
+        "required": True,
+        "description": "The model id; may contain `/` and `:`.",
+        "schema": STRING,
+    }
+    list_errors = _error_responses(statuses={400, 401, 403, 404, 429, 500})
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Pforte client API",
+            "version": VERSION,
+            "description": "OpenAI-compatible (and Anthropic-compatible) API of a Pforte gateway. Send the "
+            "key as `Authorization: Bearer <key>`; `x-api-key` and `api-key` work too. Every error "
+            "is JSON with `error.message`, `error.type`, `error.param` and `error.code`.",
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearerAuth": []}, {"apiKeyHeader": []}, {"azureApiKeyHeader": []}],
+        "paths": {
+            "/chat/completions": {
+                "post": _operation(
+                    "Create a chat completion",
+                    "createChatCompletion",
+                    "ChatCompletionRequest",
+                    "ChatCompletion",
+                    stream_schema="ChatCompletionChunk",
+                    description="Streams server-sent events when `stream` is true; ask for token counts with "
+                    "`stream_options.include_usage`.",
+                )
+            },
+            "/completions": {
+                "post": _operation(
+                    "Create a (legacy) text completion",
+                    "createCompletion",
+                    "CompletionRequest",
+                    "Completion",
+                    stream_schema="Completion",
+                )
+            },
+            "/embeddings": {
+                "post": _operation(
+                    "Create embeddings", "createEmbedding", "EmbeddingRequest", "EmbeddingList"
+                )
+            },
+            "/messages": {
+                "post": _operation(
+                    "Create a message (Anthropic Messages API)",
+                    "createMessage",
+                    "AnthropicMessagesRequest",
+                    "AnthropicMessage",
+                    anthropic=True,
+                    description="For the Anthropic SDK: its base URL is the gateway's address without `/v1`. "
+                    "Errors use the Anthropic shape.",
+                )
+            },
+            "/models": {
+                "get": {
+                    "summary": "List the models this key may use",
+                    "operationId": "listModels",
+                    "responses": {
+                        "200": {
+                            "description": "Success.",
+                            "headers": _OK_HEADERS,
+                            "content": {"application/json": {"schema": _ref("ModelList")}},
+                        },
+                        **list_errors,
+                    },
+                }
+            },
+            "/models/{model}": {
+                "get": {
+                    "summary": "Get one model",
+                    "operationId": "retrieveModel",
+                    "parameters": [model_parameter],
+                    "responses": {
+                        "200": {
+                            "description": "Success.",
+                            "headers": _OK_HEADERS,
+                            "content": {"application/json": {"schema": _ref("Model")}},
+                        },
+                        **list_errors,
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "getOpenApiDocument",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI 3.1 document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Authorization: Bearer <key>",
+                },
+                "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "azureApiKeyHeader": {"type": "apiKey", "in": "header", "name": "api-key"},
+            },
+            "schemas": SCHEMAS,
+            "headers": HEADERS,
+        },
+    }
