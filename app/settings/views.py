@@ -1,4 +1,41 @@
-"""HTML/HTMX routes of the settings domain."""
-from flask import Blueprint
+"""The organisation settings page: everyone signed in reads it, only owners change it."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from app.accounts.access import owner_required
+from app.settings import service
 
 bp = Blueprint("settings", __name__)
+
+
+def _render(form: dict | None = None, errors: dict | None = None, status: int = 200, saved: bool = False):
+    template = "settings/_form.html" if request.headers.get("HX-Request") else "settings/index.html"
+    view = service.overview()
+    if form is None:
+        form = {"allowance": service.format_credits(view.settings.allowance_micro),
+                "per_ip_count": view.settings.per_ip_count or "", "per_ip_unit": view.settings.per_ip_unit}
+    return render_template(template, view=view, form=form, errors=errors or {}, units=service.UNITS,
+                           can_edit=current_user.is_owner, saved=saved), status
+
+
+@bp.route("/settings")
+@login_required
+def index():
+    return _render()
+
+
+@bp.route("/settings", methods=["POST"])
+@owner_required
+def update():
+    form = {name: request.form.get(name, "") for name in ("allowance", "per_ip_count", "per_ip_unit")}
+    try:
+        service.update(form["allowance"], form["per_ip_count"], form["per_ip_unit"])
+    except service.SettingsError as exc:
+        return _render(form, exc.errors, 400)
+    if request.headers.get("HX-Request"):
+        return _render(saved=True)
+    flash(_("The settings were saved."), "success")
+    return redirect(url_for("settings.index"))
