@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from support.web import log_in, post_form
 
 PASSWORD = "role-password-1"
@@ -115,22 +116,19 @@ def test_owners_cannot_disable_or_demote_themselves(owner_client, audit_log):
     assert not audit_log("user.disable") and not audit_log("user.role_change")
 
 
-def test_the_last_enabled_owner_stays(ctx, make_user):
+def test_the_last_enabled_owner_stays(app, make_user):
     from app.accounts import service
 
-    second = service.get_user(make_user("second-owner", "owner"))
-    first = service.get_user(1)
-    service.set_disabled(second.id, True, actor=first)  # another owner remains: allowed
-    # `first` is now the last enabled owner; no one (not even another, disabled owner) may remove it.
-    for change in (lambda: service.set_disabled(first.id, True, actor=second),
-                   lambda: service.change_role(first.id, "admin", actor=second)):
-        try:
-            change()
-        except service.AccountError as exc:
-            assert "last enabled owner" in str(exc)
-        else:
-            raise AssertionError("the last owner was removed")
-    assert first.role == "owner" and not first.disabled
+    second_id = make_user("second-owner", "owner")
+    with app.app_context():
+        first, second = service.get_user(1), service.get_user(second_id)
+        service.set_disabled(second.id, True, actor=first)  # another owner remains: allowed
+        # `first` is now the last enabled owner; no one (not even another, disabled owner) may remove it.
+        with pytest.raises(service.AccountError, match="last enabled owner"):
+            service.set_disabled(first.id, True, actor=second)
+        with pytest.raises(service.AccountError, match="last enabled owner"):
+            service.change_role(first.id, "admin", actor=second)
+        assert first.role == "owner" and not first.disabled
 
 
 def test_unknown_users_give_404(owner_client):

@@ -1,16 +1,12 @@
-"""Accounts test helpers: test clients logged in per role (the owner from tests/conftest.py)."""
+"""Fixtures for admin-page tests: users and test clients per role (the owner comes from tests/conftest.py),
+and the audit trail as plain dicts. A test folder imports them in its conftest.py."""
 from __future__ import annotations
 
 import pytest
+
 from support.web import log_in
 
 PASSWORD = "role-password-1"
-
-
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield app
 
 
 @pytest.fixture
