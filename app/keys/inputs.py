@@ -49,8 +49,7 @@ def parse_credits(text: str | None, field: str = "quota_micro") -> int | None:
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite() or amount < 0:
-        raise KeyInputError({field: _l("Enter the quota as a number of credits (e.g. 250 or 12.5), or leave "
-                                        "it empty for no limit.")})
+        raise KeyInputError({field: _l("Enter the quota as a number of credits, e.g. 250 or 12.5.")})
     micro = amount * MICRO
     if micro != micro.to_integral_value():
         raise KeyInputError({field: _l("A quota can have at most six decimal places.")})
@@ -63,7 +62,7 @@ def parse_limit(text: str | None, field: str) -> int | None:
     if text.lower() in NONE_WORDS:
         return None
     if not re.fullmatch(r"-?\d{1,12}", text):
-        raise KeyInputError({field: _l("Enter a whole number, or leave it empty for no limit.")})
+        raise KeyInputError({field: _l("Enter a whole number.")})
     return int(text)
 
 
@@ -90,5 +89,7 @@ def values_from_form(form: Mapping, tz, *, include_expiry: bool = True) -> dict:
         except KeyInputError as exc:
             errors.update(exc.errors)
     if errors:
-        raise KeyInputError(errors)
+        error = KeyInputError(errors)
+        error.partial = values  # what could be read, so that the service can check the rest
+        raise error
     return values

@@ -149,6 +149,8 @@ def create_key(name: str, expires_at: datetime | None = None, *, actor: str | No
 def update_key(public_id: str, changes: Mapping[str, object], *, actor: str | None = None) -> ApiKey:
     """Apply admin edits (any of EDITABLE). A change of the name alone is recorded as key.rename."""
     key = get_key(public_id)
+    if key.status == "revoked":
+        raise KeyInputError({"status": _l("This key has been revoked and can no longer be changed.")})
     values = clean_values(changes, creating=False, current=key)
     before = snapshot(key)
     changed = {field: value for field, value in values.items()
@@ -274,7 +276,7 @@ def clean_values(values: Mapping[str, object], *, creating: bool, current: ApiKe
         if field in values:
             limit = values[field]
             if limit is not None and not 1 <= limit <= LIMIT_MAX:
-                errors[field] = _l("Enter a whole number of at least 1, or leave it empty for no limit.")
+                errors[field] = _l("A limit must be a whole number of at least 1.")
             clean[field] = limit
     if errors:
         raise KeyInputError(errors)
@@ -291,7 +293,7 @@ def normalise_networks(entries: Iterable[str]) -> tuple[list[str], object | None
         try:
             network = ipaddress.ip_network(text, strict=False)
         except ValueError:
-            return [], _l("'%(entry)s' is not an IP address or CIDR range "
+            return [], _l("“%(entry)s” is not an IP address or CIDR range "
                           "(e.g. 10.0.0.0/8 or 2001:db8::/32).", entry=text[:60])
         networks.append(str(network))
     return _unique(networks), None
@@ -392,11 +394,12 @@ def enabled_model_count() -> int | None:
     return catalog.enabled_model_count() if hasattr(catalog, "enabled_model_count") else None
 
 
-def model_choices() -> list[str]:
-    """Public ids of the catalog's models, for the allow-list checkboxes (empty if unknown)."""
+def model_choices() -> list[str] | None:
+    """Public ids of the catalog's models for the allow-list checkboxes, or None while the catalog
+    does not offer a list."""
     catalog = _catalog()
     if not hasattr(catalog, "list_models"):
-        return []
+        return None
     return [entry.public_id for entry in catalog.list_models(enabled_only=False)]
 
 
