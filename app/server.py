@@ -117,7 +117,7 @@ def serve(app: Flask, host: str | None = None, port: int | None = None) -> None:
     from app.usage.service import start_daily_purge
 
     purge = start_daily_purge(app)  # request-log retention, once a day
-    print(f"Pforte listening on http://{host}:{port}/", flush=True, file=sys.stderr)
+    log.info("Pforte listening on http://%s:%s/", f"[{host}]" if ":" in host else host, port)
     stop_requested.wait()
     purge.kill(block=False)
     server.drain(grace, cancel_now)
