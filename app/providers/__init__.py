@@ -29,8 +29,9 @@ def configure(pool_size: int) -> None:
     _pool_size = max(1, int(pool_size))
 
 
-def transport():
-    """The pooled HTTP transport shared by the HTTP-based adapters."""
+def shared_transport():
+    """The pooled HTTP transport shared by the HTTP-based adapters. (Not named `transport`: importing the
+    submodule app.providers.transport would replace a package attribute of that name.)"""
     global _transport
     if _transport is None:
         from app.providers.transport import HttpTransport
@@ -51,7 +52,7 @@ def provider_for(kind: str) -> Provider:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError):
         raise upstream_failed(f"The connection kind {kind!r} is not available in this installation.") from None
-    provider = cls(transport())
+    provider = cls(shared_transport())
     _providers[kind] = provider
     return provider
 
@@ -62,4 +63,4 @@ def close_all() -> None:
     _providers.clear()
 
 
-__all__ = ["Provider", "UpstreamError", "provider_for", "configure", "transport", "close_all", "REGISTRY"]
+__all__ = ["Provider", "UpstreamError", "provider_for", "configure", "shared_transport", "close_all", "REGISTRY"]
