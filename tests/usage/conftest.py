@@ -1,46 +1,18 @@
-"""Usage test helpers: request-log and monthly rows written straight into the test database, and
-test clients logged in per role."""
+"""Usage test helpers: request-log and monthly rows written straight into the test database; per-role
+clients and the audit trail come from tests/support/accounts.py."""
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 
 import pytest
-
-PASSWORD = "usage-password-1"
-
-
-def login(client, username: str, password: str = PASSWORD) -> None:
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post("/login", data={"csrf_token": token, "username": username, "password": password})
-    assert response.status_code == 302, response.get_data(as_text=True)
-
-
-def page_csrf(client, url: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True)).group(1)
+from support.accounts import audit_log, client_as, make_user  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
 def ctx(app):
     with app.app_context():
         yield app
-
-
-@pytest.fixture
-def role_client(app, owner):
-    """role_client(role) → a test client logged in as a new user with that role."""
-    from app.accounts import service as accounts
-
-    def make(role: str):
-        with app.app_context():
-            accounts.create_user(f"{role}-usage", PASSWORD, role)
-        client = app.test_client()
-        login(client, f"{role}-usage")
-        return client
-
-    return make
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ def data(make_key, log_request):
     return {"portal": portal_public, "formula": formula_public}
 
 
-def test_daily_csv_has_one_row_per_day_with_exact_credits(role_client, data):
-    admin = role_client("admin")
+def test_daily_csv_has_one_row_per_day_with_exact_credits(client_as, data):
+    admin = client_as("admin")
     rows = _csv(admin.get("/usage/export.csv?table=daily&start=2025-04-01&end=2025-04-03"))
     assert rows[0] == ["Day", "requests", "errors", "input_tokens", "output_tokens", "total_tokens",
                        "credits"]
@@ -36,8 +36,8 @@ def test_daily_csv_has_one_row_per_day_with_exact_credits(role_client, data):
     ]
 
 
-def test_keys_csv_names_keys_and_neutralises_formulas(role_client, data):
-    auditor = role_client("auditor")  # auditors read usage too
+def test_keys_csv_names_keys_and_neutralises_formulas(client_as, data):
+    auditor = client_as("auditor")  # auditors read usage too
     response = auditor.get("/usage/export.csv?table=keys&start=2025-04-01&end=2025-04-30")
     rows = _csv(response)
     assert "attachment" in response.headers["Content-Disposition"]
@@ -47,8 +47,8 @@ def test_keys_csv_names_keys_and_neutralises_formulas(role_client, data):
     assert by_id[data["formula"]][0] == "'=HYPERLINK(\"http://evil\")"
 
 
-def test_exports_follow_the_filters(role_client, data):
-    admin = role_client("admin")
+def test_exports_follow_the_filters(client_as, data):
+    admin = client_as("admin")
     month = "start=2025-04-01&end=2025-04-30"
     rows = _csv(admin.get(f"/usage/export.csv?table=models&{month}&key={data['portal']}"))
     assert sorted(row[0] for row in rows[1:]) == ["m1", "m2"]
@@ -56,15 +56,15 @@ def test_exports_follow_the_filters(role_client, data):
     assert rows[1:] == [["500", "1", "1", "0", "0", "0", "0.000000"]]
 
 
-def test_monthly_csv_reads_the_kept_totals(role_client, make_key, add_monthly):
+def test_monthly_csv_reads_the_kept_totals(client_as, make_key, add_monthly):
     key_id, _ = make_key("K")
     add_monthly("2025-03", key_id, "m", requests=4, micro=7_000_000, input=3, output=4)
-    rows = _csv(role_client("admin").get("/usage/export.csv?table=monthly&start=2025-03-01&end=2025-03-31"))
+    rows = _csv(client_as("admin").get("/usage/export.csv?table=monthly&start=2025-03-01&end=2025-03-31"))
     assert rows[1:] == [["2025-03", "4", "0", "3", "4", "7", "7.000000"]]
 
 
-def test_bad_export_requests_get_a_clear_400(role_client):
-    admin = role_client("admin")
+def test_bad_export_requests_get_a_clear_400(client_as):
+    admin = client_as("admin")
     unknown = admin.get("/usage/export.csv?table=passwords")
     assert unknown.status_code == 400 and "Unknown export" in unknown.get_data(as_text=True)
     bad_date = admin.get("/usage/export.csv?table=daily&start=notadate")

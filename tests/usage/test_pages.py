@@ -5,18 +5,18 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from conftest import page_csrf
+from support.web import post_form
 
 from app.database import utcnow
 
 
-def test_auditor_sees_the_dashboard_with_charts_and_tables(role_client, make_key, log_request):
+def test_auditor_sees_the_dashboard_with_charts_and_tables(client_as, make_key, log_request):
     key_id, public_id = make_key("Dokumentenmanagement")
     now = utcnow()
     log_request(now - timedelta(days=1), key_id, "demo-chat", input=30, output=12, micro=42_000_000)
     log_request(now, key_id, "demo-chat", status=429, error_code="rate_limit_exceeded")
 
-    response = role_client("auditor").get("/usage")
+    response = client_as("auditor").get("/usage")
     html = response.get_data(as_text=True)
 
     assert response.status_code == 200
@@ -31,8 +31,8 @@ def test_auditor_sees_the_dashboard_with_charts_and_tables(role_client, make_key
     assert 'name="retention_days"' not in html  # only owners change the retention period
 
 
-def test_htmx_filter_request_gets_only_the_results_fragment(role_client):
-    response = role_client("admin").get("/usage?start=2025-01-01&end=2025-01-07",
+def test_htmx_filter_request_gets_only_the_results_fragment(client_as):
+    response = client_as("admin").get("/usage?start=2025-01-01&end=2025-01-07",
                                         headers={"HX-Request": "true"})
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -41,13 +41,13 @@ def test_htmx_filter_request_gets_only_the_results_fragment(role_client):
     assert "HX-Request" in response.headers.get("Vary", "")
 
 
-def test_bad_filter_shows_a_message_not_an_error_page(role_client):
-    response = role_client("admin").get("/usage?start=31.12.2024&end=")
+def test_bad_filter_shows_a_message_not_an_error_page(client_as):
+    response = client_as("admin").get("/usage?start=31.12.2024&end=")
     assert response.status_code == 200
     assert "must be a date like" in response.get_data(as_text=True)
 
 
-def test_key_activity_lists_the_last_50_requests_and_this_months_totals(role_client, make_key, log_request,
+def test_key_activity_lists_the_last_50_requests_and_this_months_totals(client_as, make_key, log_request,
                                                                        add_monthly):
     key_id, public_id = make_key("Portal")
     other_id, _ = make_key("Other")
@@ -60,7 +60,7 @@ def test_key_activity_lists_the_last_50_requests_and_this_months_totals(role_cli
                 output=55)
     add_monthly("2000-01", key_id, "demo-chat", requests=999, micro=0)
 
-    client = role_client("auditor")
+    client = client_as("auditor")
     html = client.get(f"/usage/keys/{public_id}").get_data(as_text=True)
 
     table = html[html.index('id="recent-requests"'):]
@@ -75,32 +75,28 @@ def test_key_activity_lists_the_last_50_requests_and_this_months_totals(role_cli
     assert client.get("/usage/keys/doesnotexist").status_code == 404
 
 
-def test_owner_sets_the_retention_period_with_an_audit_event(app, role_client):
-    owner = role_client("owner")
-    token = page_csrf(owner, "/usage")
-    response = owner.post("/usage/retention", data={"csrf_token": token, "retention_days": "30"},
-                          follow_redirects=True)
+def test_owner_sets_the_retention_period_with_an_audit_event(app, client_as, audit_log):
+    owner = client_as("owner")
+    response = post_form(owner, "/usage/retention", {"retention_days": "30"}, page="/usage",
+                         follow_redirects=True)
     assert "kept for 30 days" in response.get_data(as_text=True)
 
-    bad = owner.post("/usage/retention", data={"csrf_token": token, "retention_days": "0"},
-                     follow_redirects=True)
-    assert "Enter between 1 and 3650 days" in bad.get_data(as_text=True)
-    text = owner.post("/usage/retention", data={"csrf_token": token, "retention_days": "ten"},
-                      follow_redirects=True)
-    assert "whole number" in text.get_data(as_text=True)
+    def retention(value: str) -> str:
+        answer = post_form(owner, "/usage/retention", {"retention_days": value}, page="/usage",
+                           follow_redirects=True)
+        return answer.get_data(as_text=True)
+
+    assert "Enter between 1 and 3650 days" in retention("0")
+    assert "whole number" in retention("ten")
 
     with app.app_context():
-        from app.audit.models import AuditEvent
-        from app.extensions import db
         from app.usage import service
 
         assert service.retention_days() == 30
-        events = db.session.query(AuditEvent).filter_by(action="usage.retention").all()
-        assert len(events) == 1 and '"retention_days": 30' in events[0].after
+    events = audit_log("usage.retention")
+    assert len(events) == 1 and '"retention_days": 30' in events[0]["after"]
 
 
-def test_admins_cannot_change_the_retention_period(role_client):
-    admin = role_client("admin")
-    token = page_csrf(admin, "/usage")
-    response = admin.post("/usage/retention", data={"csrf_token": token, "retention_days": "5"})
+def test_admins_cannot_change_the_retention_period(client_as):
+    response = post_form(client_as("admin"), "/usage/retention", {"retention_days": "5"}, page="/usage")
     assert response.status_code == 403

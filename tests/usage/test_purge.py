@@ -28,6 +28,12 @@ def _ages(app) -> list[int]:
         return sorted((now - row.created_at).days for row in db.session.query(RequestLog))
 
 
+def _monthly(service, now) -> list[tuple]:
+    """The monthly totals of the 24 months up to now."""
+    month = service.UsageFilter(now.date() - timedelta(days=30), now.date())
+    return [(r.label, r.requests, r.input_tokens, r.credits_micro) for r in service.monthly(month, 24)]
+
+
 def test_purge_removes_rows_older_than_the_retention_period_and_keeps_monthly_totals(app, make_key):
     from app.extensions import db
     from app.usage import service
@@ -37,11 +43,10 @@ def test_purge_removes_rows_older_than_the_retention_period_and_keeps_monthly_to
     now = utcnow()
     with app.app_context():
         for days in (0, 10, 89, 91, 200, 400):
-            record = RequestRecord(request_id=f"r{days}", endpoint="chat", status=200, key_id=key_id, model="m",
-                                   input_tokens=days, output_tokens=1, credits_micro=1000 + days)
+            record = RequestRecord(request_id=f"r{days}", endpoint="chat", status=200, key_id=key_id,
+                                   model="m", input_tokens=days, output_tokens=1, credits_micro=1000 + days)
             settle_request(db.engine, record, now=now - timedelta(days=days, hours=1))
-        before = [(r.label, r.requests, r.input_tokens, r.credits_micro)
-                  for r in service.monthly(service.UsageFilter(now.date() - timedelta(days=30), now.date()), 24)]
+        before = _monthly(service, now)
 
         assert service.retention_days() == 90  # the default
         assert service.purge_request_logs() == 3
@@ -51,8 +56,7 @@ def test_purge_removes_rows_older_than_the_retention_period_and_keeps_monthly_to
         service.set_retention_days(7)
         assert service.purge_request_logs() == 2
         assert service.purge_request_logs() == 0
-        after = [(r.label, r.requests, r.input_tokens, r.credits_micro)
-                 for r in service.monthly(service.UsageFilter(now.date() - timedelta(days=30), now.date()), 24)]
+        after = _monthly(service, now)
         activity = service.key_activity(public_id)
     assert _ages(app) == [0]
     assert after == before and sum(r[1] for r in after) >= 5  # the 400-day-old month may be out of range
