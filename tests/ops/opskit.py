@@ -1,0 +1,60 @@
+"""Helpers for the operations tests (imported as `opskit`): a priced model behind the fake upstream,
+keys made with the real `pforte keys create`, and a look at what a server wrote to its database."""
+from __future__ import annotations
+
+import json
+import time
+
+import requests
+import sqlalchemy as sa
+
+MODEL = "fake"
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def add_fake_model(server, upstream, model: str = MODEL) -> None:
+    """A connection to the fake upstream and a priced model on it, visible to the running server."""
+    server.cli("connections", "add", "--name", "fake-up", "--kind", "openai",
+               "--base-url", f"{upstream.url}/v1")
+    server.cli("models", "add", "--id", model, "--connection", "fake-up", "--upstream-model", "gpt-fake",
+               "--input-price", "1000", "--output-price", "2000")
+
+
+def create_key(server, name: str, *options: str) -> dict:
+    """`pforte keys create --json` → {"id", "key", "prefix", "name"}."""
+    result = server.cli("keys", "create", "--name", name, *options, "--json")
+    return json.loads(result.stdout)
+
+
+def wait_for_model(server, key: str, model: str = MODEL, timeout: float = 10.0) -> None:
+    """Poll /v1/models until the server's catalog shows the model (other processes' changes take ≤ 1 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = requests.get(f"{server.url}/v1/models", headers=auth(key), timeout=5)
+        if answer.status_code == 200 and any(m["id"] == model for m in answer.json()["data"]):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"model {model} did not appear on {server.url}")
+
+
+def database_url(server) -> str:
+    return server.env.get("PFORTE_DATABASE_URL") or f"sqlite:///{server.instance / 'pforte.db'}"
+
+
+def query(server_or_url, sql: str, **params) -> list[dict]:
+    url = server_or_url if isinstance(server_or_url, str) else database_url(server_or_url)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(sa.text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def stream_chat(server, key: str, content: str, model: str = MODEL, **kwargs) -> requests.Response:
+    body = {"model": model, "stream": True, "messages": [{"role": "user", "content": content}]}
+    return requests.post(f"{server.url}/v1/chat/completions", headers=auth(key), json=body, stream=True,
+                         timeout=kwargs.pop("timeout", 60), **kwargs)
