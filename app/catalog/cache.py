@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.catalog.crypto import CredentialUnreadable, decrypt_credential
 from app.catalog.entries import ModelEntry, UpstreamTarget
@@ -54,10 +55,16 @@ class CatalogCache:
         now = time.monotonic()
         if snapshot is not None and now - self._checked_at < CHECK_INTERVAL:
             return snapshot
-        with db.engine.connect() as conn:
-            version = read_version(conn)
-            if snapshot is None or version != snapshot.version:
-                snapshot = self._load(conn, version)
+        try:
+            with db.engine.connect() as conn:
+                version = read_version(conn)
+                if snapshot is None or version != snapshot.version:
+                    snapshot = self._load(conn, version)
+        except SQLAlchemyError:
+            if snapshot is None:
+                raise
+            # The database is unreachable: keep answering from the catalog we have, retry in a second.
+            log.warning("catalog version check failed; serving the cached catalog", exc_info=True)
         self._snapshot = snapshot
         self._checked_at = now
         return snapshot

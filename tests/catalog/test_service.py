@@ -237,3 +237,21 @@ def test_a_credential_that_cannot_be_decrypted_leaves_the_key_empty(ctx, instanc
                         "PFORTE_ENCRYPTION_KEY": Fernet.generate_key().decode()})
     with other.app_context():
         assert service.lookup_model("m").target.api_key is None
+
+
+def test_the_cached_catalog_keeps_serving_when_the_database_breaks(ctx, monkeypatch, instance_path,
+                                                                   database_url):
+    from app.catalog import cache
+    from app.extensions import db
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("breaks the database by moving the SQLite file away")
+    service.create_connection(OPENAI)
+    service.create_model({"public_id": "m"}, "openai")
+    assert service.lookup_model("m") is not None
+    monkeypatch.setattr(cache, "CHECK_INTERVAL", 0.0)  # check the version on every lookup
+    db.session.remove()
+    db.engine.dispose()
+    for path in Path(instance_path).glob("pforte.db*"):
+        path.rename(path.with_name("moved-" + path.name))  # the next connection finds an empty database
+    assert service.lookup_model("m") is not None
