@@ -1,0 +1,42 @@
+"""A live server with the built-in demo model and a key, set up through the real `pforte` command."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import requests
+
+DEMO_MODEL = "demo-chat"
+
+
+@dataclass
+class DemoGateway:
+    url: str
+    key: str
+    key_id: str
+    prefix: str
+    model: str
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/v1"
+
+    def chat(self, content: str = "Hello", key: str | None = None, **extra) -> requests.Response:
+        body = {"model": self.model, "messages": [{"role": "user", "content": content}], **extra}
+        headers = {"Authorization": f"Bearer {key or self.key}"}
+        return requests.post(f"{self.api}/chat/completions", json=body, headers=headers, timeout=30,
+                             stream=bool(extra.get("stream")))
+
+
+def prepare_demo(server, model: str = DEMO_MODEL, key_name: str = "Demo key") -> DemoGateway:
+    """Add a demo connection, an enabled demo model (1 / 2 credits per million tokens) and a key."""
+    server.cli("connections", "add", "--name", "demo", "--kind", "demo", "--base-url", "")
+    server.cli("models", "add", "--id", model, "--connection", "demo", "--name", "Demo chat",
+               "--input-price", "1", "--output-price", "2")
+    created = json.loads(server.cli("keys", "create", "--name", key_name, "--json").stdout)
+    return DemoGateway(server.url, created["key"], created["id"], created["prefix"], model)
+
+
+def create_key(server, name: str) -> dict:
+    """Another key: {"id", "key", "prefix", "name"}."""
+    return json.loads(server.cli("keys", "create", "--name", name, "--json").stdout)
