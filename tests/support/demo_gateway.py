@@ -1,10 +1,16 @@
 """A live server with the built-in demo model and a key, set up through the real `pforte` command."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
+
+from support.database import fresh_database_url
+from support.processes import LiveServer, free_port
 
 DEMO_MODEL = "demo-chat"
 
@@ -40,3 +46,23 @@ def prepare_demo(server, model: str = DEMO_MODEL, key_name: str = "Demo key") ->
 def create_key(server, name: str) -> dict:
     """Another key: {"id", "key", "prefix", "name"}."""
     return json.loads(server.cli("keys", "create", "--name", name, "--json").stdout)
+
+
+def create_owner(server, username: str, password: str) -> None:
+    server.cli("users", "create", "--username", username, "--role", "owner", "--password-stdin",
+               input=password + "\n")
+
+
+@contextlib.contextmanager
+def running_server(instance: Path, env: dict | None = None):
+    """A started `pforte serve` on its own database (for fixtures wider than one test)."""
+    with fresh_database_url(instance, keep=True) as url:
+        server_env = {"PFORTE_DATABASE_URL": url}
+    if os.environ.get("PFORTE_TEST_RATELIMIT_STORAGE_URI"):
+        server_env["PFORTE_RATELIMIT_STORAGE_URI"] = os.environ["PFORTE_TEST_RATELIMIT_STORAGE_URI"]
+    server = LiveServer(instance, free_port(), {**server_env, **(env or {})})
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
