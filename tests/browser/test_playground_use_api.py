@@ -1,0 +1,117 @@
+"""The "Use the API" page in a real Chromium: the key is kept in this browser only, shown masked, can be
+cleared; the examples carry the stored key, the base URL and a model the key may use, and they work when
+run as copied."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from playwright.sync_api import expect
+from support.demo_gateway import create_owner, prepare_demo, running_server
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("use-api")) as server:
+        create_owner(server, "owner", "owner-password-1")  # the pages open once setup is done
+        yield prepare_demo(server)
+
+
+@pytest.fixture
+def use_page(page, demo):
+    sent = []  # every request the page makes: (url, headers, body)
+    page.on("request", lambda request: sent.append((request.url, request.headers, request.post_data or "")))
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{demo.url}/use")
+    page.wait_for_selector("[data-api-page][data-ready=true]")
+    page.sent = sent
+    yield page
+    assert errors == []
+
+
+def _store(page, key: str) -> None:
+    page.get_by_label("Paste an API key").fill(key)
+    page.get_by_role("button", name="Keep in this browser").click()
+
+
+def _stored(page) -> str | None:
+    return page.evaluate("localStorage.getItem('pforte.apiKey')")
+
+
+def test_storing_and_clearing_a_key(use_page, demo):
+    page = use_page
+    status = page.locator("#key-store-status")
+    assert status.inner_text() == "No key is stored in this browser."
+    assert page.get_by_role("button", name="Forget the key").is_disabled()
+
+    page.get_by_role("button", name="Keep in this browser").click()
+    assert page.locator("#api-key-error").inner_text() == "Paste a key first."
+    assert _stored(page) is None
+
+    _store(page, f"  {demo.key}\n")
+    assert _stored(page) == demo.key
+    assert status.inner_text() == f"Stored key: {demo.prefix}\u2026"  # masked like the admin pages show it
+    assert demo.key not in status.inner_text()
+    assert page.get_by_label("Paste an API key").input_value() == ""
+    assert page.locator("#api-key-error").is_hidden()
+
+    page.reload()
+    page.wait_for_selector("[data-api-page][data-ready=true]")
+    assert status.inner_text() == f"Stored key: {demo.prefix}\u2026"
+
+    page.get_by_role("button", name="Forget the key").click()
+    assert _stored(page) is None
+    assert status.inner_text() == "No key is stored in this browser."
+    assert "YOUR_API_KEY" in page.locator("#example-python").inner_text()
+
+    # The key left the browser only as the credential of API requests to this gateway.
+    carrying = [(url, headers) for url, headers, body in page.sent
+                if demo.key in url or demo.key in body or any(demo.key in v for k, v in headers.items()
+                                                              if k.lower() != "authorization")]
+    assert carrying == []
+    with_key = [url for url, headers, _ in page.sent if headers.get("authorization") == f"Bearer {demo.key}"]
+    assert with_key and all(url.startswith(f"{demo.api}/") for url in with_key)
+
+
+def test_examples_contain_the_stored_key_and_an_enabled_model(use_page, demo):
+    page = use_page
+    _store(page, demo.key)
+    expect(page.locator("#example-model")).to_have_value(demo.model)
+    expect(page.locator("[data-key-models-status]")).to_have_text("This key may use 1 model(s).")
+
+    names = ["curl", "python", "node", "langchain", "n8n"]
+    for name in names:
+        shown = page.locator(f"#example-{name}").inner_text()
+        copied = page.locator(f"#example-{name}-copy").text_content()
+        assert demo.key not in shown and f"{demo.prefix}\u2026" in shown  # masked on screen
+        assert demo.key in copied and demo.model in copied and demo.api in copied
+
+    page.get_by_label("Show the whole key in the examples").check()
+    assert all(demo.key in page.locator(f"#example-{name}").inner_text() for name in names)
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=demo.url)
+    page.get_by_role("button", name="Copy Python (openai)").click()
+    clipboard = page.evaluate("navigator.clipboard.readText()")
+    assert clipboard == page.locator("#example-python-copy").text_content()
+    assert page.locator("#copy-status").inner_text() == "Python (openai) copied"
+
+    # The copied Python example runs as it is, with the real openai package, against the live server.
+    run = subprocess.run([sys.executable, "-c", clipboard], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "Hello from the Pforte demo model" in run.stdout
+
+    if shutil.which("curl"):
+        curl = page.locator("#example-curl-copy").text_content()
+        result = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60)
+        assert '"object":"chat.completion"' in result.stdout.replace(" ", "")
+
+
+def test_open_in_playground_link(use_page, demo):
+    use_page.get_by_role("link", name="Open in playground").click()
+    use_page.wait_for_url(f"{demo.url}/playground")
+    assert use_page.get_by_role("heading", name="Playground", level=1).is_visible()
