@@ -5,16 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-import requests
-from opskit import MODEL, auth, stream_chat
+from support.opskit import MODEL, post_chat, stream_chat
 
 PROMPT = "Bitte fasse den Bescheid AZ-4711-geheim für Frau Mustermann zusammen"
 WRONG_KEY = "sk-pf-ThisKeyDoesNotExistButLooksPlausible0123"
-
-
-def post_chat(server, key: str, content: str) -> requests.Response:
-    return requests.post(f"{server.url}/v1/chat/completions", headers=auth(key), timeout=30,
-                         json={"model": MODEL, "messages": [{"role": "user", "content": content}]})
 
 
 def make_traffic(server, key: str) -> dict:

@@ -7,7 +7,7 @@ import socket
 import time
 
 import requests
-from opskit import query, stream_chat
+from support.opskit import query, stream_chat
 
 
 def refuses_connections(port: int) -> bool:

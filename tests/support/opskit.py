@@ -1,4 +1,4 @@
-"""Helpers for the operations tests (imported as `opskit`): a priced model behind the fake upstream,
+"""Helpers for the operations tests: a priced model behind the fake upstream,
 keys made with the real `pforte keys create`, and a look at what a server wrote to its database."""
 from __future__ import annotations
 
@@ -52,6 +52,12 @@ def query(server_or_url, sql: str, **params) -> list[dict]:
             return [dict(row._mapping) for row in conn.execute(sa.text(sql), params)]
     finally:
         engine.dispose()
+
+
+def post_chat(server, key: str, content: str, session=None) -> requests.Response:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": content}]}
+    return (session or requests).post(f"{server.url}/v1/chat/completions", headers=auth(key), json=body,
+                                      timeout=30)
 
 
 def stream_chat(server, key: str, content: str, model: str = MODEL, **kwargs) -> requests.Response:
