@@ -19,7 +19,7 @@ def test_admin_sets_up_a_connection_and_a_model(logged_in_page, admin_server):
     page.on("pageerror", lambda exc: problems.append(str(exc)))
 
     with StubUpstream() as upstream:
-        page.get_by_role("link", name="Models").click()
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Models", exact=True).click()
         expect(page.get_by_role("heading", name="Models and connections")).to_be_visible()
         expect(page.get_by_text("No model is enabled")).to_be_visible()
 
