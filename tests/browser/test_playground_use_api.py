@@ -9,16 +9,15 @@ import sys
 
 import pytest
 from playwright.sync_api import expect
-from support.demo_gateway import create_owner, prepare_demo, running_server
+from support.demo_gateway import running_demo
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("use-api")) as server:
-        create_owner(server, "owner", "owner-password-1")  # the pages open once setup is done
-        yield prepare_demo(server)
+    with running_demo(tmp_path_factory.mktemp("use-api")) as (_server, gateway):
+        yield gateway
 
 
 @pytest.fixture

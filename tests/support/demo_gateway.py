@@ -66,3 +66,14 @@ def running_server(instance: Path, env: dict | None = None):
         yield server
     finally:
         server.stop()
+
+
+OWNER = ("owner", "owner-password-1")
+
+
+@contextlib.contextmanager
+def running_demo(instance: Path, env: dict | None = None):
+    """A started server with an owner (OWNER), the demo model and a key: yields (server, DemoGateway)."""
+    with running_server(instance, env) as server:
+        create_owner(server, *OWNER)
+        yield server, prepare_demo(server)
