@@ -8,7 +8,10 @@ import time
 import requests
 import sqlalchemy as sa
 
+from support.web import CSRF_FIELD
+
 MODEL = "fake"
+OWNER = ("operator", "operator-password-1")
 
 
 def auth(key: str) -> dict[str, str]:
@@ -64,3 +67,19 @@ def stream_chat(server, key: str, content: str, model: str = MODEL, **kwargs) ->
     body = {"model": model, "stream": True, "messages": [{"role": "user", "content": content}]}
     return requests.post(f"{server.url}/v1/chat/completions", headers=auth(key), json=body, stream=True,
                          timeout=kwargs.pop("timeout", 60), **kwargs)
+
+
+def admin_session(server, username: str = OWNER[0], password: str = OWNER[1]) -> requests.Session:
+    """A browser-like session logged in to one server's admin pages."""
+    session = requests.Session()
+    token = CSRF_FIELD.search(session.get(f"{server.url}/login", timeout=10).text).group(1)
+    form = {"csrf_token": token, "username": username, "password": password}
+    answer = session.post(f"{server.url}/login", data=form, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text[:500]
+    return session
+
+
+def submit_form(session: requests.Session, page_url: str, post_url: str | None = None) -> requests.Response:
+    """Open a page and post its form back with the page's CSRF token, as the browser does."""
+    token = CSRF_FIELD.search(session.get(page_url, timeout=10).text).group(1)
+    return session.post(post_url or page_url, data={"csrf_token": token}, allow_redirects=False, timeout=10)
