@@ -270,11 +270,22 @@ def rules_gateway(tmp_path_factory):
 _addresses = iter(range(1, 1 << 24))
 
 
-@pytest.fixture
-def client_ip() -> str:
-    """A client address no other test uses (sent as X-Forwarded-For through the trusted proxy)."""
+def unique_ip() -> str:
+    """A client address nothing else in this test run uses (sent as X-Forwarded-For through the trusted
+    proxy, so that per-IP counters of different tests never meet)."""
     n = next(_addresses)
     return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+@pytest.fixture
+def client_ip() -> str:
+    return unique_ip()
+
+
+@pytest.fixture
+def new_ip():
+    """new_ip() → another unused client address."""
+    return unique_ip
 
 
 @pytest.fixture

@@ -1,0 +1,258 @@
+"""Rate limits, their headers, the concurrency cap and the credit invariants on live gateways: once with
+memory:// in one process, once with Redis shared by two processes (requests alternate between them)."""
+from __future__ import annotations
+
+import calendar
+import json
+import math
+import random
+import re
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+
+PRICED_INPUT, PRICED_OUTPUT = 100, 1000  # the model "priced" (tests/policy/conftest.py)
+
+
+def error_of(response) -> dict:
+    error = response.json()["error"]
+    assert set(error) >= {"message", "type", "param", "code"}
+    return error
+
+
+def assert_rate_limited(response, now: float | None = None) -> dict:
+    """A DESIGN §6 429: type, code, retry-after header in whole seconds ≤ 60 and the same in the body."""
+    assert response.status_code == 429, response.text
+    error = error_of(response)
+    assert (error["type"], error["code"]) == ("rate_limit_error", "rate_limit_exceeded")
+    assert re.fullmatch(r"[1-9][0-9]?", response.headers["retry-after"])
+    retry = int(response.headers["retry-after"])
+    assert 1 <= retry <= 60 and error["retry_after"] == retry
+    return error
+
+
+def next_month_start(now: float) -> int:
+    day = datetime.fromtimestamp(now, UTC)
+    return calendar.timegm((day.year + day.month // 12, day.month % 12 + 1, 1, 0, 0, 0))
+
+
+def seconds_of(duration: str) -> int:
+    """'1h2m3s' → 3723 (x-ratelimit-reset-requests)."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(\d+)s", duration)
+    assert match, duration
+    hours, minutes, secs = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
+# --- the per-IP limit ----------------------------------------------------------------------------------
+
+def test_per_ip_limit_60th_passes_61st_is_refused(limits_gateway, client_ip, new_ip, fresh_window):
+    key = limits_gateway.create_key()["key"]
+    fresh_window(60, 20)
+    answers = [limits_gateway.models(key, ip=client_ip) for _ in range(60)]
+    assert [a.status_code for a in answers] == [200] * 60
+    assert [int(a.headers["X-RateLimit-Remaining"]) for a in answers] == list(range(59, -1, -1))
+    assert {a.headers["X-RateLimit-Limit"] for a in answers} == {"60"}
+    assert {a.headers["X-RateLimit-Window"] for a in answers} == {"60"}
+    refused = limits_gateway.models(key, ip=client_ip)
+    now = time.time()
+    error = assert_rate_limited(refused)
+    assert "IP address" in error["message"] and "60 per minute" in error["message"]
+    reset = int(refused.headers["X-RateLimit-Reset"])
+    assert reset % 60 == 0 and 0 < reset - now <= 60
+    assert abs(int(refused.headers["retry-after"]) - (reset - now)) <= 1.5
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    # Another address, and the same key, are not affected.
+    assert limits_gateway.models(key, ip=new_ip()).status_code == 200
+
+
+# --- the key's request limits ----------------------------------------------------------------------------
+
+def test_key_rpm_60th_passes_61st_is_refused(limits_gateway, new_ip, fresh_window):
+    key = limits_gateway.create_key("--rpm", "60")["key"]
+    fresh_window(60, 20)
+    # A new address for every request: the per-IP limit (also 60) never interferes.
+    answers = [limits_gateway.models(key, ip=new_ip()) for _ in range(60)]
+    assert [a.status_code for a in answers] == [200] * 60
+    assert answers[-1].headers["X-RateLimit-Remaining"] == "0"
+    refused = limits_gateway.models(key, ip=new_ip())
+    error = assert_rate_limited(refused)
+    assert "60 requests per minute" in error["message"]
+    other = limits_gateway.create_key("--rpm", "60")["key"]
+    assert limits_gateway.models(other, ip=new_ip()).status_code == 200
+
+
+def test_rpm_counts_every_endpoint_and_answer(limits_gateway, new_ip, fresh_window):
+    key = limits_gateway.create_key("--rpm", "3")["key"]
+    fresh_window(60, 20)
+    assert limits_gateway.chat(key, "demo", ip=new_ip()).status_code == 200
+    assert limits_gateway.models(key, ip=new_ip()).status_code == 200
+    assert limits_gateway.chat(key, "no-such-model", ip=new_ip()).status_code == 404  # it came in: it counts
+    for _ in range(3):
+        error = assert_rate_limited(limits_gateway.models(key, ip=new_ip()))
+        assert "3 requests per minute" in error["message"]
+
+
+def test_headers_follow_the_tightest_limit_and_warn_from_80_percent(limits_gateway, new_ip):
+    key = limits_gateway.create_key("--rpm", "30", "--rph", "100", "--monthly-requests", "5")["key"]
+    answers = []
+    for _ in range(5):
+        answers.append(limits_gateway.models(key, ip=new_ip()))
+    now = time.time()
+    reset = next_month_start(now)
+    month_start = calendar.timegm((datetime.fromtimestamp(now, UTC).year,
+                                   datetime.fromtimestamp(now, UTC).month, 1, 0, 0, 0))
+    for index, answer in enumerate(answers):
+        assert answer.status_code == 200
+        headers = answer.headers
+        assert headers["X-RateLimit-Limit"] == headers["x-ratelimit-limit-requests"] == "5"
+        assert headers["X-RateLimit-Remaining"] == headers["x-ratelimit-remaining-requests"] == str(4 - index)
+        assert headers["X-RateLimit-Reset"] == str(reset)
+        assert headers["X-RateLimit-Window"] == str(reset - month_start)
+        assert abs(seconds_of(headers["x-ratelimit-reset-requests"]) - (reset - now)) <= 5
+        # 4 of 5 is 80 %.
+        assert headers.get("X-RateLimit-Warning") == ("approaching-limit" if index >= 3 else None)
+    refused = limits_gateway.models(key, ip=new_ip())
+    error = assert_rate_limited(refused)
+    assert refused.headers["retry-after"] == "60"  # the month lasts longer; never above 60
+    assert "per month" in error["message"] and "next month" in error["message"]
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert refused.headers["X-RateLimit-Warning"] == "approaching-limit"
+
+
+def test_every_api_response_a_limit_applies_to_has_the_headers(limits_gateway, client_ip):
+    key = limits_gateway.create_key()["key"]  # only the per-IP limit applies
+    for response in (limits_gateway.models(key, ip=client_ip),
+                     limits_gateway.chat(key, "demo", ip=client_ip),
+                     limits_gateway.chat(key, "no-such-model", ip=client_ip),
+                     limits_gateway.request("POST", "/v1/chat/completions", key, {"model": "demo"},
+                                            ip=client_ip)):
+        for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Window",
+                     "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                     "x-ratelimit-reset-requests"):
+            assert name in response.headers, (response.status_code, name)
+    assert "X-RateLimit-Warning" not in response.headers
+
+
+# --- concurrency -------------------------------------------------------------------------------------------
+
+def run_together(count: int, work) -> list:
+    """Run work(i) in `count` threads released at the same moment; results in order."""
+    results: list = [None] * count
+    barrier = threading.Barrier(count)
+
+    def worker(i):
+        barrier.wait()
+        results[i] = work(i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def test_max_concurrent_requests(limits_gateway, new_ip):
+    key = limits_gateway.create_key("--max-concurrent", "3")["key"]
+    urls = [server.url for server in limits_gateway.servers]
+    ips = [new_ip() for _ in range(10)]
+
+    def call(i):
+        return limits_gateway.chat(key, "priced", "[fake first_byte_delay=3]", ip=ips[i],
+                                   url=urls[i % len(urls)], extra={"max_tokens": 5})
+
+    answers = run_together(10, call)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] * 3 + [429] * 7
+    for answer in answers:
+        if answer.status_code == 429:
+            error = assert_rate_limited(answer)
+            assert answer.headers["retry-after"] == "1"
+            assert "at most 3 at a time" in error["message"]
+    # All slots are free again.
+    again = run_together(3, lambda i: limits_gateway.chat(key, "demo", ip=ips[i], url=urls[i % len(urls)]))
+    assert [a.status_code for a in again] == [200] * 3
+
+
+def test_credit_invariants_with_100_concurrent_requests_and_streams(limits_gateway, new_ip):
+    """100 clients at once against a small quota: half stream, a third of the streams hang up after three
+    chunks. Afterwards the key's used credits equal the sum of its request-log rows, nothing stays reserved,
+    the quota was exceeded by at most one request's worst case, refused requests never reached upstream and
+    the clients that hung up paid for what upstream had produced."""
+    quota = 1_000_000
+    created = limits_gateway.create_key("--quota", "1")
+    key, row_id = created["key"], created["row_id"]
+    urls = [server.url for server in limits_gateway.servers]
+    upstream_before = limits_gateway.upstream_requests()
+    max_tokens = 40
+    worst = []
+    rng = random.Random(4)
+    plans = []
+    for i in range(100):
+        stream = i % 2 == 0
+        hang_up = stream and i % 6 == 0
+        content = "[fake chunks=20 chunk_delay=0.05] " + "word " * rng.randint(1, 60)
+        body = {"model": "priced", "messages": [{"role": "user", "content": content}],
+                "max_tokens": max_tokens, "stream": stream}
+        data = json.dumps(body).encode()
+        worst.append(math.ceil((len(data) // 4 + 1) * PRICED_INPUT + max_tokens * PRICED_OUTPUT))
+        plans.append((data, stream, hang_up, new_ip(), rng.uniform(0, 1.5)))
+
+    def client(i):
+        data, stream, hang_up, ip, delay = plans[i]
+        time.sleep(delay)  # spread the arrivals over 1.5 s (load shape, not synchronisation)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                   "X-Forwarded-For": ip}
+        with requests.Session() as session:
+            response = session.post(f"{urls[i % len(urls)]}/v1/chat/completions", data=data, headers=headers,
+                                    stream=stream, timeout=60)
+            if not stream or response.status_code != 200:
+                return response.status_code, dict(response.headers), response.content, 0
+            chunks = 0
+            for line in response.iter_lines():
+                if line.startswith(b"data: {"):
+                    chunks += 1
+                    if hang_up and chunks == 3:
+                        response.close()
+                        return "hung-up", {}, b"", chunks
+            return 200, dict(response.headers), b"", chunks
+
+    results = run_together(100, client)
+    outcomes = [r[0] for r in results]
+    assert outcomes.count(402) > 0 and outcomes.count(200) > 0
+    for status, headers, _body, _chunks in results:
+        if status == 402:
+            assert headers["x-should-retry"] == "false"
+        assert status in (200, 402, "hung-up")
+
+    # Every request leaves one log row, also those that hung up (settled when the gateway notices).
+    deadline = time.time() + 60
+    while True:
+        rows = limits_gateway.query("SELECT status, error_code, input_tokens, output_tokens, credits_micro "
+                                    "FROM request_logs WHERE key_id = :id", id=row_id)
+        row = limits_gateway.key_row(row_id)
+        if len(rows) == 100 and row["reserved_micro"] == 0:
+            break
+        assert time.time() < deadline, (len(rows), row["reserved_micro"])
+        time.sleep(0.1)  # polling the database for the settlements, with a deadline
+
+    assert row["used_micro"] == sum(r["credits_micro"] for r in rows)
+    assert row["used_micro"] <= quota + max(worst)
+    for log in rows:
+        assert log["credits_micro"] == round(log["input_tokens"] * PRICED_INPUT
+                                             + log["output_tokens"] * PRICED_OUTPUT)
+    gone = [r for r in rows if r["error_code"] == "client_disconnected"]
+    assert len(gone) == outcomes.count("hung-up") > 0
+    for log in gone:
+        assert log["status"] == 499
+        assert 3 <= log["output_tokens"] < 20 and log["credits_micro"] > 0
+    refused = [r for r in rows if r["status"] == 402]
+    assert len(refused) == outcomes.count(402) and all(r["credits_micro"] == 0 for r in refused)
+    # Refused requests were never forwarded.
+    assert limits_gateway.upstream_requests() - upstream_before == 100 - len(refused)
