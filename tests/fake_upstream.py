@@ -19,6 +19,7 @@ Failure modes are chosen per request by directives, either in the model name aft
   retry_after=S       with status=429: a retry-after header
   first_byte_delay=S  wait S seconds before the status line
   chunk_delay=S       wait S seconds before every stream chunk
+  pause=S             wait S seconds once, after the stream's headers and before its first chunk
   chunks=N            number of content chunks (default 8)
   die_after=N         send N stream chunks, then reset the connection
   hang=1              never answer (stream: after the headers); the client has to give up
@@ -438,6 +439,9 @@ async def send_events(exchange: Exchange, events: list[dict], modes: dict) -> No
     stats.streams_started += 1
     if "hang" in modes:
         await exchange.hold()
+        stats.closed_by_client += 1
+        return
+    if not await exchange.sleep(float(modes.get("pause", 0))):
         stats.closed_by_client += 1
         return
     for index, event in enumerate(events):

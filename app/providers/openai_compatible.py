@@ -74,6 +74,10 @@ class OpenAIEventStream(UpstreamStream):
                     return
                 if data.startswith(b'{"error"'):
                     raise self._stream_error(data)
+                if data[:1] != b"{" or data[-1:] != b"}":  # a cheap check that catches cut-off chunks
+                    data = data.strip()
+                    if data[:1] != b"{" or data[-1:] != b"}":
+                        raise upstream_failed("The upstream model server sent a malformed stream chunk.")
                 yield data
             self._complete = True
         except ReadTimeoutError:

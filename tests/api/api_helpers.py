@@ -1,0 +1,43 @@
+"""Small helpers shared by the API tests: messages, raw SSE reading, polling."""
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from urllib.parse import urlsplit
+
+
+def user(content) -> list[dict]:
+    return [{"role": "user", "content": content}]
+
+
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.05):
+    """Poll `condition()` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def raw_post(base_url: str, path: str, body: dict, key: str, headers: dict | None = None):
+    """POST with http.client; returns (connection, response) with the body unread, for byte-exact checks."""
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn.request("POST", path, body=json.dumps(body),
+                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", **(headers or {})})
+    return conn, conn.getresponse()
+
+
+def sse_data(raw: bytes) -> list[bytes]:
+    """The data payloads of an SSE body (comments skipped)."""
+    events = []
+    for block in raw.split(b"\n\n"):
+        lines = [line for line in block.split(b"\n") if line and not line.startswith(b":")]
+        for line in lines:
+            assert line.startswith(b"data: "), line
+            events.append(line[6:])
+    return events

@@ -1,0 +1,76 @@
+"""HTTP details: credential headers, path aliases, CORS preflight, x-request-id everywhere."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def post(gateway, headers: dict, path: str = "/v1/chat/completions") -> requests.Response:
+    return requests.post(f"{gateway.url}{path}", json=CHAT, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize("make_headers", [
+    lambda key: {"Authorization": f"Bearer {key}"},
+    lambda key: {"Authorization": f"bearer {key}"},
+    lambda key: {"Authorization": f"BEARER   {key}"},
+    lambda key: {"x-api-key": key},
+    lambda key: {"api-key": key},
+])
+def test_credential_header_variants(gateway, make_headers):
+    assert post(gateway, make_headers(gateway.key)).status_code == 200
+
+
+def test_authorization_wins_over_other_headers(gateway):
+    wrong = "sk-pf-" + "D" * 40
+    assert post(gateway, {"Authorization": f"Bearer {gateway.key}", "x-api-key": wrong}).status_code == 200
+    assert post(gateway, {"Authorization": f"Bearer {wrong}", "x-api-key": gateway.key}).status_code == 401
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/chat/completions", "/chat/completions", "/v1/v1/chat/completions",
+    "/api/openai-compat/v1/chat/completions", "/api/v1/chat/completions",
+])
+def test_path_aliases(gateway, path):
+    response = post(gateway, {"Authorization": f"Bearer {gateway.key}"}, path)
+    assert response.status_code == 200 and response.json()["model"] == "gpt-test"
+
+
+@pytest.mark.parametrize("path", ["/models", "/v1/models", "/api/v1/models", "/api/openai-compat/v1/models"])
+def test_models_aliases(gateway, path):
+    response = requests.get(f"{gateway.url}{path}", headers={"Authorization": f"Bearer {gateway.key}"}, timeout=5)
+    assert response.status_code == 200 and response.json()["object"] == "list"
+
+
+def test_cors_preflight(gateway):
+    response = requests.options(f"{gateway.url}/v1/chat/completions", timeout=5, headers={
+        "Origin": "https://intranet.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, x-stainless-os"})
+    assert response.status_code == 204 and response.content == b""
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert "authorization" in response.headers["Access-Control-Allow-Headers"].lower()
+    assert "x-request-id" in response.headers["Access-Control-Expose-Headers"]
+    assert "Access-Control-Allow-Credentials" not in response.headers
+    assert "Set-Cookie" not in response.headers
+    assert response.headers["x-request-id"]
+
+
+def test_cors_preflight_without_requested_headers_lists_them_explicitly(gateway):
+    response = requests.options(f"{gateway.url}/v1/messages", timeout=5,
+                                headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"})
+    allowed = response.headers["Access-Control-Allow-Headers"].lower()
+    assert response.status_code == 204
+    assert "*" not in allowed
+    for name in ("authorization", "x-api-key", "anthropic-version", "x-stainless-retry-count", "openai-project"):
+        assert name in allowed
+
+
+def test_answers_carry_cors_and_request_id_but_no_cookie(gateway):
+    response = post(gateway, {"Authorization": f"Bearer {gateway.key}", "Origin": "https://intranet.example"})
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers["x-request-id"].startswith("req_")
+    assert "Set-Cookie" not in response.headers
+    missing = requests.get(f"{gateway.url}/v1/unknown", timeout=5)
+    assert missing.headers["x-request-id"]
