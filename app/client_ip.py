@@ -24,6 +24,11 @@ def _in_any(address: str, networks: tuple[Network, ...]) -> bool:
     return any(ip.version == net.version and ip in net for net in networks)
 
 
+def address_in_networks(address: str, spec: str) -> bool:
+    """True if `address` (IPv4-mapped IPv6 included) lies in one of the networks listed in `spec`."""
+    return _in_any(address, parse_networks(spec or ""))
+
+
 def resolve_client_ip(remote_addr: str | None, forwarded_for: str | None, trusted_proxies: str) -> str:
     """Socket address unless it is a trusted proxy; then the right-most untrusted X-Forwarded-For hop."""
     address = remote_addr or ""

@@ -1,13 +1,11 @@
 """Request-wide rules for the admin pages: setup gate, read-only auditors, security headers."""
 from __future__ import annotations
 
-import ipaddress
-
 from flask import Flask, abort, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
-from app.client_ip import parse_networks
+from app.client_ip import address_in_networks
 from app.extensions import login_manager
 
 # Paths the setup gate and the auditor rule never touch (the public API has its own auth).
@@ -27,20 +25,12 @@ class TrustedProxyScheme:
 
     def __init__(self, wsgi_app, trusted_proxies: str):
         self.wsgi_app = wsgi_app
-        self.networks = parse_networks(trusted_proxies or "")
-
-    def _trusted(self, peer: str) -> bool:
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return False
-        if address.version == 6 and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return any(address.version == net.version and address in net for net in self.networks)
+        self.trusted_proxies = trusted_proxies
 
     def __call__(self, environ, start_response):
         proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[-1].strip().lower()
-        if proto in ("http", "https") and self._trusted(environ.get("REMOTE_ADDR", "")):
+        if proto in ("http", "https") and address_in_networks(environ.get("REMOTE_ADDR", ""),
+                                                              self.trusted_proxies):
             environ["wsgi.url_scheme"] = proto
         return self.wsgi_app(environ, start_response)
 

@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from support.web import csrf_token, log_in
-
-from app import create_app
 
 
 def csp_directives(response) -> dict[str, str]:
@@ -65,24 +62,8 @@ def test_session_cookie_is_secure_over_https(client, owner):
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-@pytest.fixture
-def proxied_app(instance_path, database_url):
-    from flask_migrate import upgrade
-
-    app = create_app({"INSTANCE_PATH": str(instance_path), "PFORTE_DATABASE_URL": database_url,
-                      "PFORTE_TRUSTED_PROXIES": "10.1.0.0/16", "TESTING": True})
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        from app.extensions import db
-
-        db.session.remove()
-        db.engine.dispose()
-
-
-def test_x_forwarded_proto_counts_only_from_a_trusted_proxy(proxied_app):
-    client = proxied_app.test_client()
+def test_x_forwarded_proto_counts_only_from_a_trusted_proxy(app_with):
+    client = app_with(PFORTE_TRUSTED_PROXIES="10.1.0.0/16").test_client()
     trusted = client.get("/setup", headers={"X-Forwarded-Proto": "https"},
                          environ_base={"REMOTE_ADDR": "10.1.2.3"})
     assert "Secure" in session_cookie_header(trusted)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from support.web import csrf_token
 
-from app import create_app
-
 THROTTLED = "Too many failed attempts from this address or for this user name."
 
 
@@ -51,22 +49,13 @@ def test_a_successful_login_clears_the_user_name_counter(app, client, owner):
 
 
 @pytest.fixture
-def strict_app(instance_path, database_url):
-    from flask_migrate import upgrade
-
-    app = create_app({"INSTANCE_PATH": str(instance_path), "PFORTE_DATABASE_URL": database_url,
-                      "PFORTE_LOGIN_ATTEMPTS": "2/hour", "TESTING": True})
+def strict_app(app_with):
+    app = app_with(PFORTE_LOGIN_ATTEMPTS="2/hour")
     with app.app_context():
-        upgrade()
         from app.accounts import service
 
         service.create_user("owner", "owner-password-1", "owner")
-    yield app
-    with app.app_context():
-        from app.extensions import db
-
-        db.session.remove()
-        db.engine.dispose()
+    return app
 
 
 def test_the_limit_comes_from_the_login_attempts_setting(strict_app):

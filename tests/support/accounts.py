@@ -58,3 +58,29 @@ def audit_log(app):
             return [{c.name: getattr(e, c.name) for c in AuditEvent.__table__.columns} for e in query]
 
     return read
+
+
+@pytest.fixture
+def app_with(instance_path, database_url):
+    """app_with(**settings) → an app like the `app` fixture, with extra settings such as
+    PFORTE_LOGIN_ATTEMPTS="2/hour" (for behaviour that is fixed when the app starts)."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+
+    made = []
+
+    def make(**settings):
+        app = create_app({"INSTANCE_PATH": str(instance_path), "PFORTE_DATABASE_URL": database_url,
+                          "TESTING": True, **settings})
+        with app.app_context():
+            upgrade()
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
