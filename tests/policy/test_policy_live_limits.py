@@ -256,3 +256,100 @@ def test_credit_invariants_with_100_concurrent_requests_and_streams(limits_gatew
     assert len(refused) == outcomes.count(402) and all(r["credits_micro"] == 0 for r in refused)
     # Refused requests were never forwarded.
     assert limits_gateway.upstream_requests() - upstream_before == 100 - len(refused)
+
+
+# --- the owner's settings on the live gateway --------------------------------------------------------------
+
+OWNER_PASSWORD = "owner-password-1"
+
+
+def owner_session(gateway) -> requests.Session:
+    """An owner (made once per gateway with the real CLI), logged in through the real login form."""
+    if getattr(gateway, "owner_session", None) is not None:
+        return gateway.owner_session
+    gateway.cli("users", "create", "--username", "owner", "--role", "owner", "--password-stdin",
+                input=OWNER_PASSWORD + "\n")
+    session = requests.Session()
+    session.post(f"{gateway.url}/login", data={"csrf_token": page_token(session, f"{gateway.url}/login"),
+                                               "username": "owner", "password": OWNER_PASSWORD},
+                 allow_redirects=False).raise_for_status()
+    gateway.owner_session = session
+    return session
+
+
+def page_token(session, url: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', session.get(url, timeout=10).text).group(1)
+
+
+def save_settings(session, gateway, allowance: str = "", per_ip_count: str = "", per_ip_unit: str = "minute"):
+    url = f"{gateway.url}/settings"
+    response = session.post(url, data={"csrf_token": page_token(session, url), "allowance": allowance,
+                                       "per_ip_count": per_ip_count, "per_ip_unit": per_ip_unit},
+                            allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+
+
+def test_owner_settings_reach_every_process_and_windows_roll_over(limits_gateway, new_ip):
+    """The owner sets 2 requests per second per IP on the settings page; every process applies it (within the
+    settings cache time); a window fills, refuses, and opens again at the next full second."""
+    session = owner_session(limits_gateway)
+    key = limits_gateway.create_key()["key"]
+    save_settings(session, limits_gateway, per_ip_count="2", per_ip_unit="second")
+    try:
+        deadline = time.time() + 20
+        for server in limits_gateway.servers:
+            while limits_gateway.models(key, ip=new_ip(), url=server.url).headers["X-RateLimit-Limit"] != "2":
+                assert time.time() < deadline, "the new per-IP limit did not arrive"
+                time.sleep(0.2)  # polling the live process until it has read the new setting
+        ip = new_ip()
+        admitted: list[int] = []
+        for _ in range(20):
+            response = limits_gateway.models(key, ip=ip)
+            if response.status_code != 200:
+                break
+            admitted.append(int(response.headers["X-RateLimit-Reset"]))
+        error = assert_rate_limited(response)
+        assert "2 per second" in error["message"] and response.headers["retry-after"] == "1"
+        reset = int(response.headers["X-RateLimit-Reset"])
+        assert admitted.count(reset) == 2  # exactly the limit inside the refused window
+        while time.time() < reset:  # wait for the clock to reach the window's end
+            time.sleep(0.01)
+        fresh = limits_gateway.models(key, ip=ip)
+        assert fresh.status_code == 200
+        assert int(fresh.headers["X-RateLimit-Reset"]) >= reset + 1
+        assert fresh.headers["X-RateLimit-Window"] == "1"
+    finally:
+        save_settings(session, limits_gateway)
+
+
+def test_owner_allowance_is_enforced_and_booked(limits_gateway, new_ip):
+    session = owner_session(limits_gateway)
+    key = limits_gateway.create_key()["key"]  # no key quota: only the allowance limits it
+    month = datetime.now(UTC).strftime("%Y-%m")
+    month_total = "SELECT COALESCE(SUM(credits_micro), 0) AS s FROM request_logs WHERE created_at >= :start"
+    start = datetime.strptime(month + "-01", "%Y-%m-%d")
+    spent = int(limits_gateway.query(month_total, start=start)[0]["s"])
+    allowance_micro = spent + 60_000
+    save_settings(session, limits_gateway, allowance=f"{allowance_micro / 1_000_000:.6f}")
+    url = limits_gateway.url  # the process that saved the setting knows it at once
+    try:
+        statuses = []
+        for _ in range(30):
+            response = limits_gateway.chat(key, "priced", ip=new_ip(), url=url, extra={"max_tokens": 10})
+            statuses.append(response.status_code)
+            if response.status_code != 200:
+                break
+        assert statuses[-1] == 402 and len(statuses) > 1
+        assert response.headers["x-should-retry"] == "false"
+        assert "organisation" in error_of(response)["message"]
+        org = limits_gateway.query("SELECT used_micro, reserved_micro FROM org_budget WHERE period = :p",
+                                   p=month)[0]
+        assert org["reserved_micro"] == 0
+        assert org["used_micro"] == int(limits_gateway.query(month_total, start=start)[0]["s"])
+        assert allowance_micro - 20_000 <= org["used_micro"] <= allowance_micro + 20_000
+        page = session.get(f"{limits_gateway.url}/settings", timeout=10).text
+        assert "credits used" in page
+    finally:
+        save_settings(session, limits_gateway)
+    after = limits_gateway.chat(key, "priced", ip=new_ip(), url=url, extra={"max_tokens": 10})
+    assert after.status_code == 200
