@@ -1,5 +1,6 @@
 """After keys are created in the browser forms and on the command line, the plaintext keys appear nowhere
 on disk: not in the SQLite database, its WAL or shared-memory files, nor in the server's log."""
+import json
 import re
 
 import requests
@@ -36,8 +37,6 @@ def _files_holding(folder, secrets_: list[str]) -> list[str]:
 
 
 def test_plaintext_keys_are_not_stored_or_logged(live_server):
-    import json
-
     session = _session(live_server)
     created = [_create_in_form(live_server, session, "form key", htmx=False),
                _create_in_form(live_server, session, "dialog key", htmx=True)]
