@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, abort, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.client_ip import address_in_networks
@@ -50,6 +51,8 @@ def install_security(app: Flask) -> None:
     from app.accounts import service as accounts
 
     login_manager.login_view = "accounts.login"
+    login_manager.login_message = _l("Please log in to open this page.")
+    login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader

@@ -68,6 +68,12 @@ def test_owner_adds_disables_and_resets_a_user_without_reloading(logged_in_page,
     row = page.locator("tr", has_text="bodo")
     expect(row).to_contain_text("Auditor")
 
+    page.get_by_label("User name").fill("BODO")  # names are unique regardless of case
+    page.get_by_label("Initial password").fill("another-password")
+    page.get_by_role("button", name="Create user").click()
+    expect(page.get_by_role("alert")).to_have_text("A user with this name exists already.")
+    expect(page.get_by_label("User name")).to_have_value("BODO")
+
     row.get_by_role("button", name="Disable bodo").click()
     expect(page.get_by_role("status")).to_have_text("User bodo was disabled.")
     expect(page.locator("tr", has_text="bodo")).to_contain_text("Disabled")
