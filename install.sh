@@ -190,9 +190,13 @@ for item in pyproject.toml README.md app templates static migrations; do
 done
 find "$BUILD/src" -name __pycache__ -type d -prune -exec rm -rf {} +
 say "Installing Pforte $(sed -n 's/^version = "\(.*\)"/\1/p' "$SRC_DIR/pyproject.toml" | head -1) into $VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade --force-reinstall --no-deps \
-  "$BUILD/src"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$BUILD/src[postgres,redis]"
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check --quiet)
+"${PIP[@]}" wheel --no-deps --wheel-dir "$BUILD/wheel" "$BUILD/src"
+WHEEL=$(ls "$BUILD"/wheel/pforte-*.whl)
+# The package itself is always replaced (an upgrade may keep the version number); its dependencies
+# only when the new version needs newer ones.
+"${PIP[@]}" install --force-reinstall --no-deps "$WHEEL"
+"${PIP[@]}" install "$WHEEL[postgres,redis]"
 
 cat > "$PREFIX/bin/pforte" <<EOF
 #!/bin/sh
