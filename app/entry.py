@@ -8,8 +8,12 @@ def main() -> None:
 
         monkey.patch_all()
     from app.cli import main as cli_main
+    from app.config import ConfigError
 
-    cli_main()
+    try:
+        cli_main()
+    except ConfigError as exc:  # a setting Pforte cannot use: say which and why, no traceback
+        sys.exit(f"pforte: {exc}")
 
 
 if __name__ == "__main__":

@@ -107,3 +107,12 @@ def test_two_app_starts_share_the_session_key(tmp_path):
     assert one.config["SECRET_KEY"] == two.config["SECRET_KEY"]
     assert one.config["PFORTE_KEY_PEPPER"] == two.config["PFORTE_KEY_PEPPER"]
     assert one.config["PFORTE_SETUP_TOKEN"] == two.config["PFORTE_SETUP_TOKEN"]
+
+
+def test_the_command_line_names_a_bad_setting_without_a_traceback(tmp_path):
+    from support.processes import run_cli
+
+    result = run_cli(tmp_path, "init", env={"PFORTE_PORT": "eighty"}, check=False)
+    assert result.returncode == 1
+    assert "pforte: PFORTE_PORT must be a whole number, not 'eighty'." in result.stderr
+    assert "Traceback" not in result.stderr
