@@ -348,3 +348,36 @@ def test_models_list_and_retrieve_with_the_anthropic_sdk(gateway):
     assert page.first_id == page.data[0].id and page.last_id == page.data[-1].id
     retrieved = client.models.retrieve(CLAUDE)
     assert retrieved.id == CLAUDE and retrieved.display_name == "Claude test"
+
+
+# --- keep-alive and a client that goes away ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "directive"), [(CLAUDE, "hang_after=4"), ("gpt-test", "hang_after=3")])
+def test_silent_upstream_gets_ping_events_and_a_leaving_client_closes_it(gateway, model, directive):
+    closed_before = gateway.upstream_stats()["closed_by_client"]
+    response = requests.post(
+        f"{gateway.url}/v1/messages",
+        headers={"x-api-key": gateway.key},
+        timeout=30,
+        stream=True,
+        json={
+            "model": model,
+            "max_tokens": 50,
+            "stream": True,
+            "messages": hello(f"[fake {directive}] eins"),
+        },
+    )
+    request_id = response.headers["request-id"]
+    names = []
+    for line in response.iter_lines(chunk_size=1):
+        if line.startswith(b"event: "):
+            names.append(line[7:].decode())
+            if names[-1] == "ping":
+                break
+    response.close()
+    # the ping came after text, while the upstream was silent: the gateway's own keep-alive
+    assert names[0] == "message_start" and names.index("content_block_delta") < names.index("ping")
+    wait_for(lambda: gateway.upstream_stats()["closed_by_client"] > closed_before)
+    row = wait_for(lambda: gateway.log_row(request_id))
+    assert row["status"] == 499 and row["endpoint"] == "messages"
