@@ -394,13 +394,14 @@ def enabled_model_count() -> int | None:
     return catalog.enabled_model_count() if hasattr(catalog, "enabled_model_count") else None
 
 
-def model_choices() -> list[str] | None:
-    """Public ids of the catalog's models for the allow-list checkboxes, or None while the catalog
-    does not offer a list."""
+def model_choices() -> list[dict] | None:
+    """The catalog's models ({"id", "name", "enabled"}) for the allow-list checkboxes, or None while
+    the catalog does not offer a list."""
     catalog = _catalog()
     if not hasattr(catalog, "list_models"):
         return None
-    return [entry.public_id for entry in catalog.list_models(enabled_only=False)]
+    return [{"id": entry.public_id, "name": entry.display_name, "enabled": entry.enabled}
+            for entry in catalog.list_models(enabled_only=False)]
 
 
 def _catalog():

@@ -52,7 +52,15 @@ def helpers():
         "limit_texts": _limit_texts,
         "credits": _credits,
         "split_list": service.split_list,
+        "activity_url": _activity_url,
     }
+
+
+def _activity_url(key) -> str | None:
+    """The usage page of one key, where the usage domain offers it."""
+    if "usage.key_activity" not in current_app.view_functions:
+        return None
+    return url_for("usage.key_activity", public_id=key.public_id)
 
 
 def _credits(micro: int | None) -> str:
@@ -149,8 +157,11 @@ def _form_values(key=None) -> dict:
 
 def _render_form(key, errors: dict | None = None, status: int = 200):
     values = _form_values(key)
-    catalog = service.model_choices()
-    choices = None if catalog is None else list(dict.fromkeys([*catalog, *values.get("models", [])]))
+    choices = service.model_choices()
+    if choices is not None:  # ids allowed earlier that the catalog no longer has stay visible (and ticked)
+        known = {choice["id"] for choice in choices}
+        choices += [{"id": model, "name": None, "enabled": None}
+                    for model in values.get("models", []) if model not in known]
     context = {"key": key, "values": values, "errors": errors or {}, "model_choices": choices,
                "min_expiry": _tomorrow()}
     if is_htmx():  # validation errors keep the dialog open (htmx does not swap 4xx answers)
