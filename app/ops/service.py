@@ -16,19 +16,28 @@ log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=4)
-def _migration_heads(directory: str) -> frozenset[str]:
+def _migration_revisions(directory: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(head revisions, every revision) of the migration scripts in directory."""
     from alembic.script import ScriptDirectory
 
-    return frozenset(ScriptDirectory(directory).get_heads())
+    scripts = ScriptDirectory(directory)
+    return frozenset(scripts.get_heads()), frozenset(rev.revision for rev in scripts.walk_revisions())
 
 
-def expected_schema_revisions() -> frozenset[str]:
-    """The head revision(s) of the migrations this code ships with."""
-    return _migration_heads(str(resource_dir("migrations")))
+def schema_state(current: set[str]) -> str:
+    """current | pending (the database lacks migrations this code has) | newer (the database has
+    migrations this code does not know: another host was upgraded first; migrations stay compatible
+    with the previous release, so this process can still serve)."""
+    heads, known = _migration_revisions(str(resource_dir("migrations")))
+    if current == heads:
+        return "current"
+    if current and not current & known:
+        return "newer"
+    return "pending"
 
 
 def readiness() -> tuple[bool, dict[str, str]]:
-    """(ready, checks): the database answers and its schema is at the migrations' head."""
+    """(ready, checks): the database answers and its schema is not behind the code's migrations."""
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -40,9 +49,8 @@ def readiness() -> tuple[bool, dict[str, str]]:
     except Exception as exc:
         log.warning("readiness: database unreachable: %s", type(exc).__name__)
         return False, {"database": "unreachable"}
-    if current != expected_schema_revisions():
-        return False, {"database": "ok", "migrations": "pending"}
-    return True, {"database": "ok", "migrations": "current"}
+    state = schema_state(current)
+    return state != "pending", {"database": "ok", "migrations": state}
 
 
 def _address_in(address: str, spec: str) -> bool:
