@@ -218,3 +218,17 @@ def test_upstream_failing_before_the_first_event_is_a_plain_status(gateway):
     body["model"] = "gpt-test"
     body["messages"] = hello("[fake status=503]")
     assert_anthropic_error(post_messages(gateway, body), 503, "overloaded_error")
+
+
+def test_malformed_upstream_answers_are_502_api_error(gateway):
+    client = anthropic_client(gateway)
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        client.messages.create(model=CLAUDE, max_tokens=5, messages=hello("[fake malformed=1]"))
+    assert caught.value.status_code == 502 and caught.value.type == "api_error"
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        with client.messages.stream(
+            model=CLAUDE, max_tokens=5, messages=hello("[fake malformed=1]")
+        ) as stream:
+            stream.get_final_message()
+    assert caught.value.status_code == 200 and caught.value.type == "api_error"
+    assert "malformed" in caught.value.api_message
