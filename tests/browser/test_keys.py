@@ -62,3 +62,35 @@ def test_create_copy_reload_and_revoke(logged_in_page, admin_server):
                            timeout=10)
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
     assert problems == []
+
+
+def test_edit_policy_in_the_dialog_and_toggle_the_key(logged_in_page, admin_server):
+    page = logged_in_page
+    admin_server.cli("keys", "create", "--name", "Translation")
+    page.goto(f"{admin_server.url}/keys")
+    row = page.locator("tr", has_text="Translation")
+    row.get_by_role("link", name="Edit").click()
+    dialog = page.locator("dialog#key-dialog")
+    dialog.wait_for(state="visible")
+    dialog.get_by_text("Restrictions and limits").click()
+    dialog.get_by_label("Allowed IP addresses").fill("10.0.0.0/33")
+    dialog.get_by_label("Quota in credits").fill("5")
+    dialog.get_by_role("button", name="Save").click()
+    # The dialog comes back with the message and keeps what was typed.
+    page.locator("dialog#key-dialog .field-error").wait_for()
+    dialog = page.locator("dialog#key-dialog")
+    assert "is not an IP address or CIDR range" in dialog.inner_text()
+    assert dialog.get_by_label("Quota in credits").input_value() == "5"
+    dialog.get_by_label("Allowed IP addresses").fill("10.0.0.0/8\n2001:db8::/32")
+    dialog.get_by_role("button", name="Save").click()
+    dialog.wait_for(state="detached")
+    row = page.locator("tr", has_text="Translation")
+    row.get_by_text("2 IP ranges").wait_for()
+    assert "0 of 5 credits" in row.inner_text()
+
+    row.get_by_role("button", name="Disable").click()
+    row.get_by_role("button", name="Enable").wait_for()
+    assert "Disabled" in row.inner_text()
+    row.get_by_role("button", name="Enable").click()
+    row.get_by_role("button", name="Disable").wait_for()
+    assert "Active" in row.inner_text()
