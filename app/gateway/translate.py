@@ -820,25 +820,9 @@ def anthropic_error_type(status: int) -> str:
     return "api_error" if status >= 500 else "invalid_request_error"
 
 
-def anthropic_error_body(status: int, message: str, request_id: str | None = None,
-                         error_type: str | None = None) -> dict:
-    """The Anthropic error shape: {"type":"error","error":{"type","message"},"request_id"}."""
-    error = {"type": error_type or anthropic_error_type(status), "message": message}
-    body: dict = {"type": "error", "error": error}
+def anthropic_error_body(status: int, message: str, request_id: str | None = None) -> dict:
+    """Anthropic's error shape, typed by status: {"type":"error","error":{"type","message"},"request_id"}."""
+    body: dict = {"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}
     if request_id:
         body["request_id"] = request_id
     return body
-
-
-def openai_error_to_anthropic(status: int, body: dict | None, request_id: str | None = None) -> dict:
-    """An OpenAI-shaped error body (DESIGN §6) → the Anthropic shape, typed by the HTTP status."""
-    error = (body or {}).get("error") if isinstance(body, dict) else None
-    message = (error or {}).get("message") if isinstance(error, dict) else None
-    return anthropic_error_body(status, message or "An error occurred.", request_id)
-
-
-def openai_error_from_anthropic(body) -> tuple[str, str | None]:
-    """(message, Anthropic error type) from an Anthropic error body, tolerating other shapes."""
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("message") or "Upstream error"), body["error"].get("type")
-    return "Upstream error", None

@@ -9,7 +9,6 @@ import pytest
 from app.gateway.translate import (
     anthropic_error_body,
     anthropic_response_to_openai,
-    openai_error_to_anthropic,
     openai_response_to_anthropic,
 )
 
@@ -243,20 +242,3 @@ def test_anthropic_error_types_by_status(status, error_type):
     assert body == {"type": "error", "error": {"type": error_type, "message": "Nope"}, "request_id": "req_1"}
     if error_type != "request_too_large":  # documented by Anthropic, missing from the SDK's ErrorType union
         anthropic.types.ErrorResponse.model_validate(body)
-
-
-def test_openai_error_body_converts_to_anthropic_shape():
-    openai_body = {
-        "error": {
-            "message": "The model `x` does not exist.",
-            "type": "invalid_request_error",
-            "param": None,
-            "code": "model_not_found",
-        }
-    }
-    assert openai_error_to_anthropic(404, openai_body, "req_2") == {
-        "type": "error",
-        "error": {"type": "not_found_error", "message": "The model `x` does not exist."},
-        "request_id": "req_2",
-    }
-    assert openai_error_to_anthropic(500, None)["error"]["message"]
