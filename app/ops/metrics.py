@@ -10,6 +10,9 @@ import threading
 import time
 from bisect import bisect_left
 
+# One lock for every metric: observe_request() updates three of them under a single acquisition.
+_LOCK = threading.Lock()
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
@@ -37,7 +40,7 @@ class Metric:
         self.name = name
         self.help = help_text
         self.labelnames = labelnames
-        self._lock = threading.Lock()
+        self._lock = _LOCK
 
     def header(self) -> list[str]:
         return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
@@ -52,7 +55,10 @@ class Counter(Metric):
 
     def inc(self, labels: tuple[str, ...] = (), amount: float = 1.0) -> None:
         with self._lock:
-            self._values[labels] = self._values.get(labels, 0.0) + amount
+            self._inc(labels, amount)
+
+    def _inc(self, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        self._values[labels] = self._values.get(labels, 0.0) + amount
 
     def value(self, labels: tuple[str, ...] = ()) -> float:
         return self._values.get(labels, 0.0)
@@ -89,13 +95,15 @@ class Histogram(Metric):
         self._series: dict[tuple[str, ...], list] = {}
 
     def observe(self, value: float, labels: tuple[str, ...] = ()) -> None:
-        index = bisect_left(self.buckets, value)
         with self._lock:
-            series = self._series.get(labels)
-            if series is None:
-                series = self._series[labels] = [[0] * (len(self.buckets) + 1), 0.0]
-            series[0][index] += 1
-            series[1] += value
+            self._observe(value, labels)
+
+    def _observe(self, value: float, labels: tuple[str, ...]) -> None:
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series[labels] = [[0] * (len(self.buckets) + 1), 0.0]
+        series[0][bisect_left(self.buckets, value)] += 1
+        series[1] += value
 
     def count(self, labels: tuple[str, ...] = ()) -> int:
         series = self._series.get(labels)
@@ -154,10 +162,11 @@ def observe_request(endpoint: str, model: str | None, status: int, latency_s: fl
                     ttfb_s: float | None = None) -> None:
     """Count one answered API request and record its latency (and time to first byte, when known)."""
     labels = (endpoint, model or "")
-    REQUESTS.inc((endpoint, model or "", str(status)))
-    LATENCY.observe(latency_s, labels)
-    if ttfb_s is not None:
-        TTFB.observe(ttfb_s, labels)
+    with _LOCK:
+        REQUESTS._inc((endpoint, model or "", str(status)))
+        LATENCY._observe(latency_s, labels)
+        if ttfb_s is not None:
+            TTFB._observe(ttfb_s, labels)
 
 
 def stream_opened() -> None:

@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 
+from app.client_ip import resolve_client_ip
 from app.ops import metrics
 
 access_log = logging.getLogger("pforte.access")
@@ -25,11 +26,11 @@ QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
 class RequestRecord:
     """What is known about one request; lives in the WSGI environ."""
 
-    __slots__ = ("request_id", "started", "status", "response_request_id", "stream", "first_byte",
+    __slots__ = ("_request_id", "started", "status", "response_request_id", "stream", "first_byte",
                  "key", "model", "endpoint", "error_code", "ttfb_s", "call")
 
     def __init__(self):
-        self.request_id = "req_" + secrets.token_hex(12)
+        self._request_id: str | None = None
         self.started = time.perf_counter()
         self.status = 0
         self.response_request_id: str | None = None
@@ -41,6 +42,13 @@ class RequestRecord:
         self.error_code: str | None = None
         self.ttfb_s: float | None = None
         self.call = None
+
+    @property
+    def request_id(self) -> str:
+        """Made on first use: the gateway brings its own id for API requests."""
+        if self._request_id is None:
+            self._request_id = "req_" + secrets.token_hex(12)
+        return self._request_id
 
     def take_facts_from_call(self) -> None:
         """Copy what the gateway's Call knows (key, model, endpoint, error_code, started, first_byte)."""
@@ -184,7 +192,5 @@ class RequestObserver:
         access_log.info("request", extra={"fields": fields})
 
     def _client_ip(self, environ) -> str:
-        from app.client_ip import resolve_client_ip
-
         return resolve_client_ip(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"),
                                  self.trusted_proxies)
