@@ -25,11 +25,6 @@ def _field_errors(html: str) -> list[str]:
 
 
 @pytest.fixture
-def owner_client(client_as):
-    return client_as("owner")
-
-
-@pytest.fixture
 def stored(app):
     """stored(public_id=None) → the key row(s) as the database holds them now."""
     from app.extensions import db

@@ -14,17 +14,17 @@ def keys(ctx):
     return service
 
 
-def _events(audit_events, action):
+def _events(audit_log, action):
     return [{**e, "before": json.loads(e["before"] or "null"), "after": json.loads(e["after"] or "null")}
-            for e in audit_events(action)]
+            for e in audit_log(action)]
 
 
-def test_create_stores_only_the_hash_and_records_an_event(keys, audit_events):
+def test_create_stores_only_the_hash_and_records_an_event(keys, audit_log):
     key, plaintext = keys.create_key("  DMS  ", actor="anna")
     assert key.name == "DMS" and key.status == "active" and key.scope == "full"
     assert key.prefix == plaintext[:14] and plaintext not in key.secret_hash
     assert len(key.secret_hash) == 64
-    [event] = _events(audit_events, "key.create")
+    [event] = _events(audit_log, "key.create")
     assert event["actor_name"] == "anna" and event["target_id"] == key.public_id and event["before"] is None
     assert event["after"]["name"] == "DMS" and event["after"]["status"] == "active"
     text = json.dumps(event, default=str)
@@ -72,26 +72,26 @@ def test_quota_zero_is_a_key_without_credits_and_none_is_unlimited(keys):
     assert zero.quota_micro == 0 and unlimited.quota_micro is None
 
 
-def test_rename_records_key_rename_with_before_and_after(keys, audit_events):
+def test_rename_records_key_rename_with_before_and_after(keys, audit_log):
     key, _ = keys.create_key("old")
     keys.rename_key(key.public_id, " new ", actor="anna")
-    [event] = _events(audit_events, "key.rename")
+    [event] = _events(audit_log, "key.rename")
     assert event["before"] == {"name": "old"} and event["after"] == {"name": "new"}
 
 
-def test_policy_change_records_key_update_with_only_the_changed_fields(keys, audit_events):
+def test_policy_change_records_key_update_with_only_the_changed_fields(keys, audit_log):
     key, _ = keys.create_key("k", rpm=10)
     changes = {"name": "k", "rpm": 20, "allowed_models": ["m1"], "quota_micro": 5_000_000}
     keys.update_key(key.public_id, changes, actor="anna")
-    [event] = _events(audit_events, "key.update")
+    [event] = _events(audit_log, "key.update")
     assert event["before"] == {"rpm": 10, "allowed_models": [], "quota_micro": None}
     assert event["after"] == {"rpm": 20, "allowed_models": ["m1"], "quota_micro": 5_000_000}
 
 
-def test_saving_without_changes_records_nothing(keys, audit_events):
+def test_saving_without_changes_records_nothing(keys, audit_log):
     key, _ = keys.create_key("k", rpm=10, allowed_cidrs=["10.0.0.0/8"])
     keys.update_key(key.public_id, {"name": "k", "rpm": 10, "allowed_cidrs": ["10.0.0.0/8"]})
-    assert audit_events("key.update") == [] and audit_events("key.rename") == []
+    assert audit_log("key.update") == [] and audit_log("key.rename") == []
 
 
 def test_monthly_quota_starts_in_the_current_period(keys):
@@ -99,14 +99,14 @@ def test_monthly_quota_starts_in_the_current_period(keys):
     assert key.quota_period == utcnow().strftime("%Y-%m")
 
 
-def test_disable_enable_revoke_each_record_an_event(keys, audit_events):
+def test_disable_enable_revoke_each_record_an_event(keys, audit_log):
     key, _ = keys.create_key("k")
     keys.disable_key(key.public_id, actor="anna")
     keys.enable_key(key.public_id, actor="anna")
     keys.revoke_key(key.public_id, actor="anna")
-    assert [e["action"] for e in audit_events() if e["action"].startswith("key.")] == [
+    assert [e["action"] for e in audit_log() if e["action"].startswith("key.")] == [
         "key.create", "key.disable", "key.enable", "key.revoke"]
-    [revoke] = _events(audit_events, "key.revoke")
+    [revoke] = _events(audit_log, "key.revoke")
     assert revoke["before"] == {"status": "active"} and revoke["after"]["status"] == "revoked"
     assert revoke["after"]["revoked_at"]
 
