@@ -14,12 +14,22 @@
       if (status) status.textContent = button.getAttribute("data-copied-text") || "Copied";
     };
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(target); done(); });
-    } else { fallbackCopy(target); done(); }
+      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(target, text); done(); });
+    } else { fallbackCopy(target, text); done(); }
   });
-  function fallbackCopy(target) {
-    if (target.select) { target.select(); }
+  // Plain http (no Clipboard API): select the text, in a temporary textarea for non-form targets.
+  function fallbackCopy(target, text) {
+    var temporary = null;
+    if (!target.select) {
+      temporary = document.createElement("textarea");
+      temporary.className = "visually-hidden";
+      temporary.value = text;
+      document.body.appendChild(temporary);
+      target = temporary;
+    }
+    target.select();
     try { document.execCommand("copy"); } catch (e) { /* ignore */ }
+    if (temporary) temporary.remove();
   }
   // Dialogs: <button data-open-dialog="#id">, <button data-close-dialog>
   document.addEventListener("click", function (event) {
