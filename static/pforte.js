@@ -20,6 +20,7 @@
   // Plain http (no Clipboard API): select the text, in a temporary textarea for non-form targets.
   function fallbackCopy(target, text) {
     var temporary = null;
+    var focused = document.activeElement;
     if (!target.select) {
       temporary = document.createElement("textarea");
       temporary.className = "visually-hidden";
@@ -29,7 +30,7 @@
     }
     target.select();
     try { document.execCommand("copy"); } catch (e) { /* ignore */ }
-    if (temporary) temporary.remove();
+    if (temporary) { temporary.remove(); if (focused && focused.focus) focused.focus(); }
   }
   // Dialogs: <button data-open-dialog="#id">, <button data-close-dialog>
   document.addEventListener("click", function (event) {
