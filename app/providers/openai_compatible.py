@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 
 import gevent
-import urllib3
 from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 
 from app.catalog.entries import UpstreamTarget
 from app.providers.base import Provider, UpstreamError, UpstreamStream, upstream_failed, upstream_timeout
 from app.providers.sse_reader import iter_sse
-from app.providers.transport import HttpTransport, _abort, scrub
+from app.providers.transport import HttpTransport, Response, _abort, scrub
 
 PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
 DRAIN_SECONDS = 0.5  # after [DONE], how long the rest of the body may take before the connection is dropped
@@ -49,21 +48,14 @@ class OpenAICompatibleProvider(Provider):
 class OpenAIEventStream(UpstreamStream):
     """The `data:` payloads of an OpenAI-style SSE response, as raw bytes, up to (not including) [DONE]."""
 
-    def __init__(self, response: urllib3.HTTPResponse, target: UpstreamTarget):
+    def __init__(self, response: Response, target: UpstreamTarget):
         self._response = response
         self._target = target
         self._complete = False
         self._closed = False
 
     def _chunks(self):
-        if self._response.chunked:
-            yield from self._response.read_chunked(decode_content=True)
-            return
-        while True:
-            data = self._response.read1(65536)
-            if not data:
-                return
-            yield data
+        return self._response.iter_chunks()
 
     def __iter__(self):
         chunks = self._chunks()
