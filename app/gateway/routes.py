@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from app.accounts.security import is_api_path
+from app.extensions import limiter
 from app.gateway import openai_api, pipeline
 from app.gateway.pipeline import REQUEST_ID_ENVIRON, new_request_id
 
@@ -66,6 +67,12 @@ for _prefix in PREFIXES:
     bp.add_url_rule(f"{_prefix}/models", view_func=models, methods=["GET"])
     bp.add_url_rule(f"{_prefix}/models/<path:model_id>", view_func=model, methods=["GET"])
     bp.add_url_rule(f"{_prefix}/messages", view_func=messages, methods=["POST"])
+
+
+@limiter.request_filter
+def gateway_has_own_limits() -> bool:
+    """Flask-Limiter skips the API: the pipeline applies the per-IP and per-key limits (step 4)."""
+    return request.blueprint == "gateway"
 
 
 @bp.before_app_request

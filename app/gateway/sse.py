@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 
 import gevent
-from flask import Response, current_app, request
+from flask import Response
 from gevent.queue import Empty, Queue
 
 from app.gateway.errors import GatewayError, stream_error_frame
@@ -310,7 +310,7 @@ def _delta_count(chunk: dict) -> int:
 def open_stream(call, upstream: UpstreamStream, encoder: StreamEncoder) -> Response:
     """Step 9 for streams: wait briefly for the first events (so that an immediate failure is a plain JSON
     error with its status), then answer 200 with a body that relays the rest and settles at its end."""
-    ping = float(current_app.config.get("PFORTE_STREAM_PING_SECONDS", 15))
+    ping = float(call.app.config.get("PFORTE_STREAM_PING_SECONDS", 15))
     pump = Pump(upstream)
     try:
         first = first_events(pump, ping)
@@ -318,7 +318,7 @@ def open_stream(call, upstream: UpstreamStream, encoder: StreamEncoder) -> Respo
         pump.close()
         raise
     body = relay(call, pump, encoder, first, ping_seconds=ping, total_seconds=call.model.target.total_timeout,
-                 client=ClientWatch(request.environ), settle=settle)
+                 client=ClientWatch(call.environ), settle=settle)
     call.handed_off = True
     return Response(StreamBody(body, lambda: (pump.close(), settle(call))), status=200, headers=STREAM_HEADERS,
                     content_type=STREAM_CONTENT_TYPE)
