@@ -6,10 +6,12 @@ cost = round(input_tokens * input_price + output_tokens * output_price) micro-cr
 
 Small budgets: a request is admitted while the remaining credits (quota − used − reserved) are above
 zero, and its reservation is its worst case capped at what remains. A key with 0.01 credits left can still
-send a request whose worst case is 1 credit; that request reserves the 0.01, which leaves nothing, so no
-other request is admitted until it settles. Hence the used credits never exceed the quota by more than the
-worst case of the requests in flight (at most one capped request per key at a time), and the real cost is
-always booked, also above the quota. Once nothing remains every request is refused, even for a free model.
+send a request whose worst case is 1 credit; that request reserves the 0.01, which leaves nothing for the
+next one until something settles. A request may cost more than it reserved (a capped reservation, or a
+prompt longer than estimated); the real cost is always booked, also above the quota. Once the used
+credits pass the quota the remainder is negative and nothing more is admitted, so the quota is exceeded by
+at most what the requests in flight at that moment could cost. Once nothing remains every request is
+refused, even for a free model.
 The organisation allowance follows the same rule. Key row before organisation row, in every transaction,
 so that concurrent reservations and settlements cannot deadlock.
 """
@@ -117,16 +119,55 @@ MONTH_LOG_TOTAL = text("SELECT COALESCE(SUM(credits_micro), 0) FROM request_logs
 SET_ORG_USED = text("UPDATE org_budget SET used_micro = :u WHERE period = :p")
 
 
+class RawTransaction:
+    """One short transaction on a pooled DBAPI connection: the reservation runs before every forwarded
+    request of a limited key, and SQLAlchemy's Connection and Result layers cost more than the statement.
+    Statements are compiled once per dialect. execute() returns the DBAPI cursor (rowcount, fetchone)."""
+
+    _compiled: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def __enter__(self) -> RawTransaction:
+        self.connection = self.engine.raw_connection()
+        self.cursor = self.connection.cursor()
+        return self
+
+    def __exit__(self, exc_type, _exc, _tb) -> None:
+        try:
+            if exc_type is None:
+                self.connection.commit()
+            else:
+                self.connection.rollback()
+        finally:
+            self.cursor.close()
+            self.connection.close()  # back to the pool
+
+    def execute(self, statement, params: dict):
+        dialect = self.engine.dialect
+        found = self._compiled.get((dialect.name, id(statement)))
+        if found is None:
+            compiled = statement.compile(dialect=dialect)
+            found = (compiled.string, tuple(compiled.positiontup) if compiled.positional else None)
+            self._compiled[(dialect.name, id(statement))] = found
+        sql, names = found
+        self.cursor.execute(sql, params if names is None else tuple(params[name] for name in names))
+        return self.cursor
+
+
 def reserve_key(conn, key, worst: int, period: str) -> int:
-    """Reserve against the key's quota inside the caller's transaction; returns the credits reserved."""
+    """Reserve against the key's quota inside the caller's transaction (a RawTransaction or a SQLAlchemy
+    Connection); returns the credits reserved."""
     if key.quota_monthly and key.quota_period != period:
         conn.execute(RENEW_KEY, {"id": key.id, "p": period, "yes": True})
     if conn.execute(RESERVE_KEY_FITS, {"id": key.id, "w": worst}).rowcount == 1:
         return worst
-    row = conn.execute(LOCK_KEY, {"id": key.id}).first()  # locks the row; the values are current
-    if row is None or row.quota_micro is None:
+    row = conn.execute(LOCK_KEY, {"id": key.id}).fetchone()  # locks the row; the values are current
+    if row is None or row[0] is None:
         return 0  # key gone or its quota lifted since it was verified
-    amount = allocate(row.quota_micro - row.used_micro - row.reserved_micro, worst)
+    quota, used, reserved = row
+    amount = allocate(quota - used - reserved, worst)
     if amount is None:
         raise BudgetExhausted("key")
     if amount:
@@ -140,8 +181,8 @@ def reserve_org(conn, allowance: int, worst: int, period: str) -> int:
     if conn.execute(RESERVE_ORG_FITS, params).rowcount == 1:
         return worst
     conn.execute(ENSURE_ORG, params)
-    row = conn.execute(LOCK_ORG, params).first()
-    amount = allocate(allowance - row.used_micro - row.reserved_micro, worst)
+    used, reserved = conn.execute(LOCK_ORG, params).fetchone()
+    amount = allocate(allowance - used - reserved, worst)
     if amount is None:
         raise BudgetExhausted("org")
     if amount:

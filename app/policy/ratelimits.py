@@ -1,7 +1,8 @@
 """Request-rate limits (per client IP; per key and minute, hour, month) and the per-key concurrency cap.
 
-Counters live in a `limits` storage made from PFORTE_RATELIMIT_STORAGE_URI: memory:// (this process) or
-redis://… (shared by several processes; one Lua call per request, one more to free a concurrency slot).
+Counters live where PFORTE_RATELIMIT_STORAGE_URI says: memory:// (dicts of this process) or a `limits`
+storage such as redis://… (shared by several processes; one Lua call per request, one more to free a
+concurrency slot).
 
 - Windows are fixed and aligned to the clock (UTC): a minute from :00, an hour from the full hour, a month
   from the 1st; the per-IP limit ("60/minute", "600/10 minutes", several separated by ';') likewise, aligned
@@ -17,6 +18,7 @@ redis://… (shared by several processes; one Lua call per request, one more to 
 from __future__ import annotations
 
 import calendar
+import itertools
 import logging
 import math
 import secrets
@@ -28,7 +30,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage, storage_from_string
+from limits.storage import RedisClusterStorage, RedisStorage, Storage, storage_from_string
 
 log = logging.getLogger(__name__)
 
@@ -182,35 +184,54 @@ def rate_headers(windows: list[Window], counts: tuple[int, ...], now: float, quo
 # --- counter storages --------------------------------------------------------------------------------
 
 class MemoryCounters:
-    """Counters in a limits MemoryStorage of this process; slots in a dict. A lock makes check-and-count
-    atomic for threads; under gevent nothing in here yields anyway."""
+    """memory://: counters and slots in plain dicts of this process (the limits MemoryStorage starts a timer
+    thread for its expiry sweeps, which costs more than the whole check). Counter keys name their window,
+    so an old window is garbage; it is swept out every SWEEP_SECONDS. A lock makes check-and-count atomic
+    for threads; under gevent nothing in here yields anyway."""
 
-    def __init__(self, storage: MemoryStorage):
-        self.storage = storage
+    SWEEP_SECONDS = 10.0
+
+    def __init__(self):
         self.lock = threading.Lock()
-        self.slots: dict[str, dict[str, float]] = {}
+        self.counts: dict[str, int] = {}
+        self.ends: dict[str, int] = {}
+        self.slots: dict[str, dict[int, float]] = {}
+        self.tokens = itertools.count(1)
+        self.next_sweep = 0.0
 
     def acquire(self, windows: list[Window], slot_key: str | None, max_slots: int, slot_ttl: int,
                 now: float) -> Outcome:
-        storage = self.storage
+        counts_of = self.counts
         with self.lock:
-            counts = tuple(storage.get(w.counter) for w in windows)
+            if now >= self.next_sweep:
+                self._sweep(now)
+            counts = tuple(counts_of.get(w.counter, 0) for w in windows)
             for i, window in enumerate(windows):
                 if counts[i] >= window.limit:
                     return Outcome(False, counts, i)
             token = None
             if slot_key is not None:
                 held = self.slots.setdefault(slot_key, {})
-                for old in [t for t, expires in held.items() if expires <= now]:
-                    del held[old]
                 if len(held) >= max_slots:
-                    return Outcome(False, counts, len(windows))
-                token = secrets.token_hex(8)
+                    for old in [t for t, expires in held.items() if expires <= now]:
+                        del held[old]
+                    if len(held) >= max_slots:
+                        return Outcome(False, counts, len(windows))
+                token = next(self.tokens)
                 held[token] = now + slot_ttl
-            counts = tuple(storage.incr(w.counter, expiry(w, now)) for w in windows)
-        return Outcome(True, counts, None, token)
+            for window, count in zip(windows, counts, strict=True):
+                if not count:
+                    self.ends[window.counter] = window.reset
+                counts_of[window.counter] = count + 1
+        return Outcome(True, tuple(count + 1 for count in counts), None, token)
 
-    def release(self, slot_key: str, token: str) -> None:
+    def _sweep(self, now: float) -> None:
+        for counter in [c for c, end in self.ends.items() if end <= now]:
+            del self.ends[counter]
+            self.counts.pop(counter, None)
+        self.next_sweep = now + self.SWEEP_SECONDS
+
+    def release(self, slot_key: str, token) -> None:
         with self.lock:
             held = self.slots.get(slot_key)
             if held is not None:
@@ -312,9 +333,11 @@ class GenericCounters:
         self.storage.incr(slot_key, 1, -1)
 
 
-def counters_for(storage: Storage):
-    if isinstance(storage, MemoryStorage):
-        return MemoryCounters(storage)
+def counters_for(uri: str):
+    """The counter backend for a storage URI."""
+    if uri.startswith("memory://"):
+        return MemoryCounters()
+    storage = storage_from_string(uri)
     if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
         return RedisCounters(storage)
     return GenericCounters(storage)
@@ -339,8 +362,7 @@ class RequestLimiter:
 
     def __init__(self, storage_uri: str, namespace: str, ip_spec: Callable[[], str],
                  slot_ttl: int = DEFAULT_SLOT_SECONDS, clock: Callable[[], float] = time.time):
-        self.storage = storage_from_string(storage_uri)
-        self.counters = counters_for(self.storage)
+        self.counters = counters_for(storage_uri)
         self.namespace = namespace
         self.ip_spec = ip_spec
         self.slot_ttl = int(slot_ttl)

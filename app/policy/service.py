@@ -199,7 +199,7 @@ def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: i
     worst = budget.worst_case_micro(prompt_tokens_estimate, outputs, model.input_price, model.output_price)
     period = ratelimits.month_of(time.time())[0]
     try:
-        with db.engine.begin() as conn:
+        with budget.RawTransaction(db.engine) as conn:
             key_reserved = budget.reserve_key(conn, key, worst, period) if key.quota_micro is not None else 0
             org_reserved = budget.reserve_org(conn, allowance, worst, period) if allowance is not None else 0
     except budget.BudgetExhausted as exc:

@@ -1,4 +1,4 @@
-"""Settling one API request: one short write transaction with SQLAlchemy Core (no ORM objects).
+"""Settling one API request: one short write transaction on a SQLAlchemy Core connection (no ORM).
 
 It writes the request-log row (metadata only, never prompt or completion), books the cost on the key
 (used credits, last-used time and IP), adds to the monthly totals, settles the budget reservation in the
@@ -11,11 +11,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, insert, literal, update
 from sqlalchemy.engine import Engine
 
 from app.database import utcnow
-from app.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -45,69 +43,71 @@ def cost_micro(input_tokens: int, output_tokens: int, input_price: float, output
     return max(0, round(input_tokens * input_price + output_tokens * output_price))
 
 
+_KEY_UPDATE = (
+    "UPDATE api_keys SET "
+    "used_micro = CASE WHEN quota_monthly AND (quota_period IS NULL OR quota_period <> ?) THEN ? "
+    "ELSE used_micro + ? END, "
+    "quota_period = CASE WHEN quota_monthly THEN ? ELSE quota_period END, "
+    "last_used_at = ?, last_used_ip = ? WHERE id = ?"
+)
+_LOG_INSERT = (
+    "INSERT INTO request_logs (created_at, request_id, key_id, model, endpoint, stream, status, error_code, "
+    "input_tokens, output_tokens, credits_micro, latency_ms, ttfb_ms, client_ip, usage_estimated) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_MONTHLY_UPSERT = (
+    "INSERT INTO usage_monthly (month, key_id, model, requests, errors, input_tokens, output_tokens, "
+    "credits_micro) VALUES (?, ?, ?, 1, ?, ?, ?, ?) "
+    "ON CONFLICT (month, key_id, model) DO UPDATE SET "
+    "requests = usage_monthly.requests + 1, errors = usage_monthly.errors + excluded.errors, "
+    "input_tokens = usage_monthly.input_tokens + excluded.input_tokens, "
+    "output_tokens = usage_monthly.output_tokens + excluded.output_tokens, "
+    "credits_micro = usage_monthly.credits_micro + excluded.credits_micro"
+)
+
+
 class _Statements:
-    """The three statements of a settlement, built once per dialect (SQLAlchemy caches their compilation)."""
+    """The settlement's SQL in the driver's own parameter style. Plain SQL through the Core connection's
+    exec_driver_sql costs about half of compiled Core statements on this hot path (measured)."""
 
-    def __init__(self, dialect: str):
-        tables = db.metadata.tables
-        logs, keys, monthly = tables["request_logs"], tables["api_keys"], tables["usage_monthly"]
-        self.insert_log = insert(logs)
-        month = bindparam("month")
-        cost = bindparam("cost")
-        rolls_over = keys.c.quota_monthly & ((keys.c.quota_period.is_(None)) | (keys.c.quota_period != month))
-        self.update_key = (
-            update(keys).where(keys.c.id == bindparam("key_id_"))
-            .values(used_micro=case((rolls_over, cost), else_=keys.c.used_micro + cost),
-                    quota_period=case((keys.c.quota_monthly, month), else_=keys.c.quota_period),
-                    last_used_at=bindparam("now"), last_used_ip=bindparam("ip"))
-        )
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        values = {"month": month, "key_id": bindparam("key_id_"), "model": bindparam("model_"),
-                  "requests": literal(1), "errors": bindparam("error"), "input_tokens": bindparam("tin"),
-                  "output_tokens": bindparam("tout"), "credits_micro": cost}
-        statement = upsert(monthly).values(values)
-        excluded = statement.excluded
-        self.upsert_monthly = statement.on_conflict_do_update(
-            index_elements=[monthly.c.month, monthly.c.key_id, monthly.c.model],
-            set_={"requests": monthly.c.requests + 1, "errors": monthly.c.errors + excluded.errors,
-                  "input_tokens": monthly.c.input_tokens + excluded.input_tokens,
-                  "output_tokens": monthly.c.output_tokens + excluded.output_tokens,
-                  "credits_micro": monthly.c.credits_micro + excluded.credits_micro},
-        )
+    def __init__(self, paramstyle: str, dialect: str):
+        convert = (lambda sql: sql) if paramstyle == "qmark" else (lambda sql: sql.replace("?", "%s"))
+        self.insert_log = convert(_LOG_INSERT)
+        self.update_key = convert(_KEY_UPDATE)
+        self.upsert_monthly = convert(_MONTHLY_UPSERT)
+        # SQLite stores DateTime as text in SQLAlchemy's format; other drivers take datetime objects.
+        self.timestamp = (lambda now: now.strftime("%Y-%m-%d %H:%M:%S.%f")) if dialect == "sqlite" else (
+            lambda now: now)
 
 
-_statements: dict[str, _Statements] = {}
+_statements: dict[tuple, _Statements] = {}
 
 
 def settle_request(engine: Engine, record: RequestRecord, reservation=None, grant=None,
                    now: datetime | None = None) -> None:
     """Write everything for one request in one transaction, then release the concurrency slot."""
     try:
-        statements = _statements.get(engine.dialect.name)
+        dialect = engine.dialect
+        statements = _statements.get((dialect.name, dialect.paramstyle))
         if statements is None:
-            statements = _statements.setdefault(engine.dialect.name, _Statements(engine.dialect.name))
+            statements = _statements.setdefault((dialect.name, dialect.paramstyle),
+                                                _Statements(dialect.paramstyle, dialect.name))
         now = now or utcnow()
-        row = {
-            "created_at": now, "request_id": record.request_id, "key_id": record.key_id, "model": record.model,
-            "endpoint": record.endpoint, "stream": record.stream, "status": record.status,
-            "error_code": record.error_code, "input_tokens": record.input_tokens,
-            "output_tokens": record.output_tokens, "credits_micro": record.credits_micro,
-            "latency_ms": record.latency_ms, "ttfb_ms": record.ttfb_ms, "client_ip": record.client_ip,
-            "usage_estimated": record.usage_estimated,
-        }
+        stamp = statements.timestamp(now)
         with engine.begin() as conn:
-            conn.execute(statements.insert_log, row)
+            run = conn.exec_driver_sql
+            run(statements.insert_log, (
+                stamp, record.request_id, record.key_id, record.model, record.endpoint, record.stream,
+                record.status, record.error_code, record.input_tokens, record.output_tokens,
+                record.credits_micro, record.latency_ms, record.ttfb_ms, record.client_ip,
+                record.usage_estimated))
             if record.key_id is not None:
                 month = now.strftime("%Y-%m")
-                conn.execute(statements.update_key, {"key_id_": record.key_id, "cost": record.credits_micro,
-                                                     "month": month, "now": now, "ip": record.client_ip})
-                conn.execute(statements.upsert_monthly, {
-                    "month": month, "key_id_": record.key_id, "model_": record.model or "",
-                    "error": 1 if record.status >= 400 else 0, "tin": record.input_tokens,
-                    "tout": record.output_tokens, "cost": record.credits_micro})
+                cost = record.credits_micro
+                run(statements.update_key, (month, cost, cost, month, stamp, record.client_ip, record.key_id))
+                run(statements.upsert_monthly, (
+                    month, record.key_id, record.model or "", 1 if record.status >= 400 else 0,
+                    record.input_tokens, record.output_tokens, cost))
             if reservation is not None:
                 reservation.settle(conn, record.credits_micro)
     except Exception:
