@@ -22,7 +22,6 @@ import openai
 import pytest
 import requests
 from sqlalchemy import create_engine, text
-
 from support.database import fresh_database_url
 from support.processes import FakeUpstream, LiveServer, free_port
 
