@@ -52,8 +52,10 @@ END = _End()
 class Pump:
     """Reads an UpstreamStream in a greenlet into a bounded queue (a slow client slows the upstream read)."""
 
-    def __init__(self, stream: UpstreamStream):
+    def __init__(self, stream: UpstreamStream, request_id: str | None = None):
         self.stream = stream
+        # the greenlet runs outside the request context: its log lines name the request explicitly
+        self.log_extra = {"request_id": request_id}
         self.queue: Queue = Queue(QUEUE_SIZE)
         self.greenlet = gevent.spawn(self._run)
 
@@ -64,9 +66,11 @@ class Pump:
                 put(event)
             put(END)
         except UpstreamError as exc:
+            log.error("the upstream stream failed",
+                      extra={**self.log_extra, "fields": {"status": exc.status, "error": exc.code}})
             put(_Failure(GatewayError.from_upstream(exc)))
         except Exception:
-            log.exception("reading the upstream stream failed")
+            log.exception("reading the upstream stream failed", extra=self.log_extra)
             put(_Failure(GatewayError.from_upstream(upstream_failed())))
 
     def take(self, timeout: float) -> list:
@@ -88,7 +92,7 @@ class Pump:
         try:
             self.stream.close()
         except Exception:
-            log.exception("closing the upstream stream failed")
+            log.exception("closing the upstream stream failed", extra=self.log_extra)
 
 
 class StreamEncoder:
@@ -311,7 +315,7 @@ def open_stream(call, upstream: UpstreamStream, encoder: StreamEncoder) -> Respo
     """Step 9 for streams: wait briefly for the first events (so that an immediate failure is a plain JSON
     error with its status), then answer 200 with a body that relays the rest and settles at its end."""
     ping = float(call.app.config.get("PFORTE_STREAM_PING_SECONDS", 15))
-    pump = Pump(upstream)
+    pump = Pump(upstream, call.request_id)
     try:
         first = first_events(pump, ping)
     except BaseException:
