@@ -78,3 +78,17 @@ def test_json_log_lines_parse_and_carry_the_request_facts(gateway):
     failed = by_id[traffic["failed"].headers["x-request-id"]]
     assert failed["status"] == traffic["failed"].status_code and failed["error"].startswith("upstream_")
     assert any(e["message"].startswith("Pforte listening on") for e in entries)
+
+
+def test_an_upstream_dying_mid_stream_logs_an_error_with_the_request_id(gateway):
+    """The stream is read in a greenlet outside the request context; its error line still names the request."""
+    server, key_info = gateway()
+    stream = stream_chat(server, key_info["key"], "[fake die_after=3] " + PROMPT)
+    assert stream.status_code == 200
+    body = b"".join(stream.iter_content(None))
+    assert b'"error"' in body  # one error frame ended the stream
+    request_id = stream.headers["x-request-id"]
+    log = stopped_log(server)
+    errors = [line for line in log.splitlines() if " ERROR " in line and "pforte.access" not in line]
+    assert any(f"request_id={request_id}" in line for line in errors), "\n".join(errors) or log[-2000:]
+    assert "AZ-4711" not in log
