@@ -1,12 +1,14 @@
 """The playground in a real Chromium: a reply from the demo model streams in chunk by chunk with the
-browser-stored key, with time to first token and token counts; a revoked key's error shows its code."""
+browser-stored key, with time to first token and token counts; a revoked key's error shows its code; a key
+row's "Open in playground" link lands here with a hint when the stored key is another one."""
 from __future__ import annotations
 
 import re
 
 import pytest
 from playwright.sync_api import expect
-from support.demo_gateway import create_key, running_demo
+from support.browser import login
+from support.demo_gateway import OWNER, create_key, running_demo
 
 pytestmark = pytest.mark.browser
 
@@ -109,3 +111,34 @@ def test_revoked_key_shows_the_api_error_with_its_code(page, demo):
     expect(alert).to_contain_text("Incorrect API key provided")
     assert page.locator("#pg-conversation li").count() == 0
     assert page.get_by_label("Your message").input_value() == "Hello?"  # nothing typed is lost
+
+
+def test_open_in_playground_from_a_key_row(page, demo):
+    server, gateway = demo
+    other = create_key(server, "Other integration")
+    paused = create_key(server, "Paused integration")
+    server.cli("keys", "disable", paused["id"])
+    _open_playground(page, gateway.url, other["key"])  # this browser holds another key
+    assert page.locator("[data-prefix-warning]").count() == 0  # no hint without a key row to come from
+
+    login(page, gateway.url, *OWNER)
+    page.goto(f"{gateway.url}/keys")
+    paused_row = page.locator(f"#key-{paused['id']}")
+    expect(paused_row).to_contain_text("Disabled")
+    expect(paused_row.get_by_role("link", name="Open in playground")).to_have_count(0)  # active keys only
+
+    page.locator(f"#key-{gateway.key_id}").get_by_role("link", name="Open in playground Demo key").click()
+    page.wait_for_url(f"{gateway.url}/playground?prefix={gateway.prefix}")
+    page.wait_for_selector("[data-playground][data-ready=true]")
+    hint = page.locator("[data-prefix-warning]")
+    expect(hint).to_be_visible()
+    expect(hint).to_contain_text(f"is not the key {gateway.prefix}\u2026 you came from")
+
+    # Storing the key from the row makes the hint go away and the playground answers with it.
+    page.get_by_label("Paste an API key").fill(gateway.key)
+    page.get_by_role("button", name="Keep in this browser").click()
+    expect(hint).to_be_hidden()
+    expect(page.get_by_label("Model")).to_have_value(gateway.model)
+    page.get_by_label("Your message").fill("Hello from the keys page")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#pg-status")).to_have_text("Reply complete.", timeout=20_000)
