@@ -27,6 +27,7 @@ Failure modes are chosen per request by directives, either in the model name aft
   error_after=N       send N stream chunks, then a `data: {"error": …}` event
   malformed=1         invalid JSON (plain answer) or an invalid chunk (stream)
   no_usage=1          leave out usage (plain and streamed)
+  bare_usage=1        usage with only prompt_tokens and completion_tokens (no total, no details objects)
   spaced=1            JSON with spaces after separators ("model": "x")
   crlf=1              CRLF line endings in the stream
   close=1             answer with Connection: close and close the connection
@@ -316,7 +317,9 @@ def prompt_tokens(body: dict) -> int:
     return count + _words(body.get("prompt")) + _words(body.get("input"))
 
 
-def usage(prompt: int, completion: int) -> dict:
+def usage(prompt: int, completion: int, modes: dict | None = None) -> dict:
+    if modes and "bare_usage" in modes:
+        return {"prompt_tokens": prompt, "completion_tokens": completion}
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
@@ -371,7 +374,7 @@ def chat_completion(body: dict, modes: dict) -> dict:
               "choices": [{"index": 0, "message": message, "logprobs": None,
                            "finish_reason": "tool_calls" if tool else "stop"}]}
     if "no_usage" not in modes:
-        result["usage"] = usage(prompt_tokens(body), completion)
+        result["usage"] = usage(prompt_tokens(body), completion, modes)
     return result
 
 
@@ -424,7 +427,7 @@ async def chat_slow(exchange: Exchange, body: dict, modes: dict) -> None:
         completion = len(words)
     events.append(chunk({}, "tool_calls" if tool else "stop"))
     if (body.get("stream_options") or {}).get("include_usage") and "no_usage" not in modes:
-        events.append(chunk(None, extra={"usage": usage(prompt_tokens(body), completion)}))
+        events.append(chunk(None, extra={"usage": usage(prompt_tokens(body), completion, modes)}))
     await send_events(exchange, events, modes)
 
 
@@ -487,7 +490,7 @@ def completion_object(body: dict, modes: dict, text: str) -> dict:
               "model": body.get("model"),
               "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}]}
     if "no_usage" not in modes:
-        result["usage"] = usage(prompt_tokens(body), len(pieces_of(text)))
+        result["usage"] = usage(prompt_tokens(body), len(pieces_of(text)), modes)
     return result
 
 
@@ -505,7 +508,7 @@ async def completions_slow(exchange: Exchange, body: dict, modes: dict, text: st
     if (body.get("stream_options") or {}).get("include_usage") and "no_usage" not in modes:
         events.append({"id": "cmpl-fake", "object": "text_completion", "created": created,
                        "model": body.get("model"), "choices": [],
-                       "usage": usage(prompt_tokens(body), len(words))})
+                       "usage": usage(prompt_tokens(body), len(words), modes)})
     await send_events(exchange, events, modes)
 
 

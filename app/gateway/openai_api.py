@@ -11,7 +11,7 @@ from flask import Response
 from app.catalog.entries import ModelEntry
 from app.gateway import errors, pipeline
 from app.gateway.pipeline import Call
-from app.gateway.sse import OpenAIStreamEncoder, open_stream, usage_object
+from app.gateway.sse import OpenAIStreamEncoder, complete_usage, open_stream, usage_object
 from app.policy import service as policy
 from app.providers.base import Usage
 
@@ -91,11 +91,7 @@ def _answer_generation(call: Call, endpoint: str) -> Response:
     usage = result.get("usage")
     if isinstance(usage, dict) and _counts(usage):
         call.usage = Usage(*_counts(usage))
-        full = usage_object(call.usage)
-        result["usage"] = {**full, **usage, "prompt_tokens_details": usage.get("prompt_tokens_details")
-                           or full["prompt_tokens_details"],
-                           "completion_tokens_details": usage.get("completion_tokens_details")
-                           or full["completion_tokens_details"]}
+        result["usage"] = complete_usage(usage, call.usage)
     else:
         call.usage = Usage(pipeline.estimate_prompt_tokens(call.body), _estimate_output(result), estimated=True)
         result["usage"] = usage_object(call.usage)

@@ -250,12 +250,13 @@ class OpenAIStreamEncoder(StreamEncoder):
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.record_usage(usage)
-            if not self.include_usage:
+            if self.include_usage and self.call.usage is not None:
+                chunk["usage"] = complete_usage(usage, self.call.usage)
+                self.usage_sent = True
+            else:  # not asked for, or without counts (then end() sends an estimate when asked for)
                 if not chunk.get("choices"):
                     return b""
                 chunk = {k: v for k, v in chunk.items() if k != "usage"}
-            else:
-                self.usage_sent = True
         else:
             self.call.output_estimate += _delta_count(chunk)
         if "model" in chunk:
@@ -285,6 +286,18 @@ def usage_object(usage: Usage) -> dict:
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
+
+
+def complete_usage(usage: dict, counts: Usage) -> dict:
+    """An upstream usage object with what it left out filled in: total_tokens and both details objects
+    (compat.md §1, §7.7). The upstream's own fields win; `counts` are the tokens taken from it."""
+    full = usage_object(counts)
+    return {**full, **usage,
+            "total_tokens": usage.get("total_tokens") if isinstance(usage.get("total_tokens"), int)
+            else full["total_tokens"],
+            "prompt_tokens_details": usage.get("prompt_tokens_details") or full["prompt_tokens_details"],
+            "completion_tokens_details": usage.get("completion_tokens_details")
+            or full["completion_tokens_details"]}
 
 
 def chunk_dict(data: bytes):
