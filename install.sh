@@ -287,10 +287,14 @@ esac
 URL="http://$SHOW_HOST:$PORT/"
 
 # --- service ---------------------------------------------------------------------------------------
-GRACE=$(sed -n "s/^PFORTE_SHUTDOWN_GRACE_SECONDS='\{0,1\}\([0-9]*\).*/\1/p" "$ENV_FILE" | tail -1)
-GRACE=${GRACE:-30}
-if [ "$SYSTEMD" -eq 1 ]; then
-  cat > "/etc/systemd/system/$SERVICE.service" <<EOF
+# The stop timeout follows the effective shutdown grace (pforte.env wins over pforte.toml). After changing
+# that setting, run install.sh again (or edit TimeoutStopSec) so that systemd waits long enough.
+GRACE=$("$PREFIX/bin/pforte" setting shutdown_grace_seconds 2>/dev/null | tail -1) || GRACE=""
+case "$GRACE" in ''|*[!0-9]*) GRACE=30 ;; esac
+# The unit is always rendered beside the code (a reference for --no-systemd installs) and, with systemd,
+# installed as /etc/systemd/system/pforte.service.
+UNIT_FILE=$PREFIX/$SERVICE.service
+cat > "$UNIT_FILE" <<EOF
 [Unit]
 Description=Pforte language-model gateway
 After=network-online.target postgresql.service redis-server.service
@@ -322,6 +326,8 @@ UMask=0027
 [Install]
 WantedBy=multi-user.target
 EOF
+if [ "$SYSTEMD" -eq 1 ]; then
+  install -m 0644 "$UNIT_FILE" "/etc/systemd/system/$SERVICE.service"
   if [ "$HAVE_SYSTEMD" -eq 1 ]; then
     systemctl daemon-reload
     systemctl enable --quiet "$SERVICE"
@@ -348,7 +354,7 @@ echo "  Settings:  $ENV_FILE, $TOML_FILE"
 if [ "$SYSTEMD" -eq 1 ]; then
   echo "  Service:   systemctl status $SERVICE · journalctl -u $SERVICE"
 else
-  echo "  Start it:  $PREFIX/bin/pforte serve"
+  echo "  Start it:  $PREFIX/bin/pforte serve (a systemd unit for it: $UNIT_FILE)"
 fi
 echo "  URL:       $URL"
 TOKEN=$(echo "$INIT_OUTPUT" | sed -n 's/^Setup token: //p')

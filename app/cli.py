@@ -30,6 +30,37 @@ def init_command() -> None:
         click.echo(f"Setup token: {current_app.config['PFORTE_SETUP_TOKEN']}")
 
 
+_SECRET_SETTINGS = {"METRICS_TOKEN"}
+_URL_SETTINGS = {"DATABASE_URL", "RATELIMIT_STORAGE_URI"}
+
+
+@click.command("setting")
+@click.argument("name")
+@with_appcontext
+def setting_command(name: str) -> None:
+    """Print the effective value of one setting (default < pforte.toml < PFORTE_* variable), e.g.
+    `pforte setting shutdown_grace_seconds`. Secrets are not shown; passwords in URLs are masked."""
+    from app.config import DEFAULTS
+
+    key = name.strip().upper().removeprefix("PFORTE_")
+    if key not in DEFAULTS:
+        known = ", ".join(sorted(k.lower() for k in DEFAULTS))
+        raise click.ClickException(f"Unknown setting {name!r}. Known: {known}.")
+    if key in _SECRET_SETTINGS:
+        raise click.ClickException(f"{key.lower()} is a secret and is not printed.")
+    value = current_app.config[f"PFORTE_{key}"]
+    if key in _URL_SETTINGS and value:
+        from sqlalchemy.engine import make_url
+
+        try:
+            value = make_url(str(value)).render_as_string(hide_password=True)
+        except Exception:
+            value = "(set; not shown)"
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    click.echo("" if value is None else value)
+
+
 @click.command("serve")
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default 8080).")
@@ -44,6 +75,7 @@ def serve_command(host: str | None, port: int | None) -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(init_command)
     app.cli.add_command(serve_command)
+    app.cli.add_command(setting_command)
     for module_name in CLI_MODULES:
         module = importlib.import_module(module_name)
         for command in module.commands:

@@ -61,6 +61,13 @@ def chat(installed: Installed, key: str) -> requests.Response:
                          json=body, timeout=30)
 
 
+def stop_timeout(prefix: Path) -> int:
+    """TimeoutStopSec of the systemd unit install.sh rendered (beside the code, also with --no-systemd)."""
+    unit = (prefix / "pforte.service").read_text()
+    assert f"ExecStart={prefix / 'venv' / 'bin' / 'pforte'} serve" in unit
+    return int(next(line.split("=", 1)[1] for line in unit.splitlines() if line.startswith("TimeoutStopSec=")))
+
+
 def resource_files(base: Path, names=("templates", "static", "migrations")) -> set[str]:
     return {str(p.relative_to(base)) for name in names for p in (base / name).rglob("*")
             if p.is_file() and "__pycache__" not in p.parts}
@@ -88,6 +95,8 @@ def test_install_serve_and_upgrade_in_place(tmp_path):
     assert secrets.stat().st_mode & 0o077 == 0, "secrets are private to the service user"
     secrets_before = secrets.read_text()
 
+    assert stop_timeout(prefix) == 30 + 20, "the default shutdown grace plus 20 s for settling"
+
     installed = Installed(prefix, port)
     try:
         installed.cli("connections", "add", "--name", "demo", "--kind", "demo", "--base-url", "")
@@ -99,8 +108,12 @@ def test_install_serve_and_upgrade_in_place(tmp_path):
         assert chat(installed, key["key"]).status_code == 200
         installed.stop()
 
-        # The upgrade: the same command again, without the options of the first run.
+        # The upgrade: the same command again, without the options of the first run. The shutdown grace
+        # set in pforte.toml since then reaches the unit's stop timeout.
+        toml = prefix / "etc" / "pforte.toml"
+        toml.write_text(toml.read_text() + "shutdown_grace_seconds = 75\n")
         second = run_install("--no-systemd", "--prefix", str(prefix))
+        assert stop_timeout(prefix) == 75 + 20
         assert f"http://127.0.0.1:{port}/" in second.stdout, "the port of the first run is kept"
         assert secrets.read_text() == secrets_before, "secrets are kept"
         assert (prefix / "etc" / "pforte.env").read_text() == settings, "settings are kept"
