@@ -1,7 +1,13 @@
 """The request pipeline (DESIGN §5). Each step is a small function; the order is the contract:
 
-1 credential · 2 key · 3 client IP · 4 limits · 5 request (body, scope) · 6 model · 7 budget ·
-8 forward · 9 relay · 10 settle (always, in `finally`).
+0 per-IP limit · 1 credential · 2 key · 3 client IP · 4 key limits · 5 request (body, scope) · 6 model ·
+7 budget · 8 forward · 9 relay · 10 settle (always, in `finally`).
+
+One deliberate deviation from DESIGN §5, which counts the per-IP limit in step 4: the per-IP limit is counted
+first (step 0), before the credential is even read, so that it applies to every API call (issue 4 item 5) —
+also to calls with a missing, unknown or invalid key and to calls that the key's IP allow list refuses. Were
+it counted after authentication, someone guessing keys would never be rate limited. The per-key windows and
+the concurrency cap stay in step 4; the rate-limit headers describe the tightest of all windows.
 
 `run()` drives one API request through the steps and answers errors in the caller's wire shape, so the
 OpenAI routes and the Anthropic `/v1/messages` route share everything but their translation.
@@ -113,14 +119,19 @@ def authenticate(call: Call) -> None:
     call.key = result
 
 
+def limit_client_ip(call: Call) -> None:
+    """Step 0: the per-IP limit, counted for every API call (a brute-force guard, see the module docstring)."""
+    call.grant = policy.limit_ip(call.client_ip)
+
+
 def check_client_ip(call: Call) -> None:
     """Step 3."""
     policy.check_ip(call.key, call.client_ip)
 
 
 def acquire_limits(call: Call) -> None:
-    """Step 4."""
-    call.grant = policy.acquire_limits(call.key, call.client_ip)
+    """Step 4: the key's limits and concurrency (the per-IP limit has been counted in step 0)."""
+    call.grant = policy.acquire_limits(call.key, call.client_ip, call.grant)
 
 
 def read_body(call: Call, validate: Callable[[dict], None] | None) -> None:
@@ -203,7 +214,8 @@ def reserve_budget(call: Call) -> None:
 
 
 def admit(call: Call, validate: Callable[[dict], None] | None) -> None:
-    """Steps 1–7. With validate=None the request has no body and no model (GET /v1/models)."""
+    """Steps 0–7. With validate=None the request has no body and no model (GET /v1/models)."""
+    limit_client_ip(call)
     authenticate(call)
     check_client_ip(call)
     acquire_limits(call)
@@ -280,7 +292,7 @@ def _text_length(value) -> int:
 
 def run(endpoint: str, answer: Callable[[Call], Response], *, validate: Callable[[dict], None] | None,
         render_error: Callable[[GatewayError], Response] = errors.openai_error_response) -> Response:
-    """Admit the request (steps 1–7), let `answer` forward and relay it (8–9), settle (10).
+    """Admit the request (steps 0–7), let `answer` forward and relay it (8–9), settle (10).
 
     `answer` returns the response; for a stream it sets call.handed_off and settles when the stream ends.
     Any failure becomes `render_error(GatewayError)`."""

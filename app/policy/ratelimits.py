@@ -7,8 +7,11 @@ concurrency slot).
 - Windows are fixed and aligned to the clock (UTC): a minute from :00, an hour from the full hour, a month
   from the 1st; the per-IP limit ("60/minute", "600/10 minutes", several separated by ';') likewise, aligned
   to multiples of its length since the epoch. The reset time is therefore known without asking the storage.
-- All or nothing: a request is counted in every window only when all of them and the concurrency cap have
-  room, so a refused request uses up nothing.
+- Two steps. The per-IP windows are counted first, before the key is known (count_ip): every API call
+  counts, also one with a missing, unknown or invalid key, so that guessing keys is rate limited too. The
+  key's windows and its concurrency cap follow once the key is known (check). Within each step it is all or
+  nothing: a request is counted in the step's windows only when all of them (and the cap) have room, so a
+  request refused by a key limit uses up nothing of the key's limits, but it has used one per-IP request.
 - A concurrency slot is freed by release(); slots also expire after PFORTE_CONCURRENCY_SLOT_SECONDS
   (default 900) so that a crashed process cannot hold them for ever. A request that runs longer than that
   no longer counts against the cap.
@@ -104,11 +107,15 @@ def _aligned(prefix: str, kind: str, limit: int, seconds: int, now: float) -> Wi
     return Window(kind, limit, f"{prefix}:{start}", seconds, start + seconds)
 
 
-def windows_for(namespace: str, key, client_ip: str, ip_items: tuple[RateLimitItem, ...],
-                now: float) -> list[Window]:
-    """The windows of one request: each per-IP item, then the key's minute, hour and month limits."""
-    windows = [_aligned(f"{namespace}:ip:{item.get_expiry()}:{client_ip}", "ip", item.amount,
-                        item.get_expiry(), now) for item in ip_items]
+def ip_windows(namespace: str, client_ip: str, ip_items: tuple[RateLimitItem, ...], now: float) -> list[Window]:
+    """The per-IP windows of one request, one for each item of the per-IP limit."""
+    return [_aligned(f"{namespace}:ip:{item.get_expiry()}:{client_ip}", "ip", item.amount, item.get_expiry(), now)
+            for item in ip_items]
+
+
+def key_windows(namespace: str, key, now: float) -> list[Window]:
+    """The key's windows of one request: its minute, hour and month limits."""
+    windows: list[Window] = []
     if key.rpm is not None:
         windows.append(_aligned(f"{namespace}:k{key.id}:m", "minute", key.rpm, 60, now))
     if key.rph is not None:
@@ -355,10 +362,15 @@ class Decision:
     retry_after: int = 0
     refused_kind: str | None = None  # ip | minute | hour | month | concurrency
     refused_limit: int = 0
+    windows: tuple[Window, ...] = ()  # count_ip: the per-IP windows and their counts, for the headers
+    counts: tuple[int, ...] = ()
 
 
 class RequestLimiter:
-    """Per-app rate limiter. `ip_spec` returns the current per-IP limit; `clock` is injectable for tests."""
+    """Per-app rate limiter. `ip_spec` returns the current per-IP limit; `clock` is injectable for tests.
+
+    count_ip() runs before authentication, check() once the key is known (with count_ip's decision, whose
+    windows the response headers take into account)."""
 
     def __init__(self, storage_uri: str, namespace: str, ip_spec: Callable[[], str],
                  slot_ttl: int = DEFAULT_SLOT_SECONDS, clock: Callable[[], float] = time.time):
@@ -368,28 +380,62 @@ class RequestLimiter:
         self.slot_ttl = int(slot_ttl)
         self.clock = clock
 
-    def check(self, key, client_ip: str, quota_warning: bool = False) -> Decision:
+    def count_ip(self, client_ip: str) -> Decision:
+        """Count the request in the per-IP windows (any request: the key is not known yet)."""
         now = self.clock()
-        windows = windows_for(self.namespace, key, client_ip, parse_ip_limits(self.ip_spec()), now)
+        windows = ip_windows(self.namespace, client_ip, parse_ip_limits(self.ip_spec()), now)
+        if not windows:
+            return Decision(True, {})
+        outcome = self._acquire(windows, None, 0, now)
+        if outcome is None:
+            return Decision(True, {})
+        if not outcome.allowed:
+            return self._refused(windows, outcome.counts, outcome.refused, now, False, 0)
+        return Decision(True, rate_headers(windows, outcome.counts, now), windows=tuple(windows),
+                        counts=outcome.counts)
+
+    def check(self, key, client_ip: str, quota_warning: bool = False, ip: Decision | None = None) -> Decision:
+        """Count the request in the key's windows and take a concurrency slot. `ip` is count_ip's decision for
+        this request; without it, the request is counted in the per-IP windows first."""
+        if ip is None:
+            ip = self.count_ip(client_ip)
+        if not ip.allowed:
+            if quota_warning:
+                ip.headers[WARNING_HEADER] = WARNING_VALUE
+            return ip
+        now = self.clock()
+        windows = key_windows(self.namespace, key, now)
         slot_key = f"{self.namespace}:k{key.id}:slots" if key.max_concurrent is not None else None
-        if not windows and slot_key is None:
-            return Decision(True, {WARNING_HEADER: WARNING_VALUE} if quota_warning else {})
+        outcome = None
+        if windows or slot_key is not None:
+            outcome = self._acquire(windows, slot_key, key.max_concurrent or 0, now)
+        if outcome is None:  # nothing to count for the key, or the storage is down
+            return Decision(True, rate_headers(list(ip.windows), ip.counts, now, quota_warning))
+        all_windows, counts = [*ip.windows, *windows], ip.counts + outcome.counts
+        if not outcome.allowed:
+            return self._refused(all_windows, counts, len(ip.windows) + outcome.refused, now, quota_warning,
+                                 key.max_concurrent or 0)
+        release = self._releaser(slot_key, outcome.token) if outcome.token is not None else None
+        return Decision(True, rate_headers(all_windows, counts, now, quota_warning), release)
+
+    def _acquire(self, windows: list[Window], slot_key: str | None, max_slots: int, now: float) -> Outcome | None:
+        """The storage's outcome; None when the storage fails (see the module docstring)."""
         try:
-            outcome = self.counters.acquire(windows, slot_key, key.max_concurrent or 0, self.slot_ttl, now)
-        except Exception:  # the storage is down: let the request through (see the module docstring)
+            return self.counters.acquire(windows, slot_key, max_slots, self.slot_ttl, now)
+        except Exception:
             log.exception("rate-limit storage failed; request not rate limited")
-            return Decision(True, {WARNING_HEADER: WARNING_VALUE} if quota_warning else {})
-        if outcome.allowed:
-            release = None
-            if outcome.token is not None:
-                release = self._releaser(slot_key, outcome.token)
-            return Decision(True, rate_headers(windows, outcome.counts, now, quota_warning), release)
-        full = windows[outcome.refused] if outcome.refused < len(windows) else None
-        headers = rate_headers(windows, outcome.counts, now, quota_warning, focus=outcome.refused)
+            return None
+
+    @staticmethod
+    def _refused(windows: list[Window], counts: tuple[int, ...], refused: int, now: float, quota_warning: bool,
+                 max_concurrent: int) -> Decision:
+        """A refusal by windows[refused], or by the concurrency cap when refused == len(windows)."""
+        full = windows[refused] if refused < len(windows) else None
+        headers = rate_headers(windows, counts, now, quota_warning, focus=refused)
         wait = retry_after(full, now)
         headers["retry-after"] = str(wait)
         if full is None:
-            return Decision(False, headers, None, wait, "concurrency", key.max_concurrent or 0)
+            return Decision(False, headers, None, wait, "concurrency", max_concurrent)
         return Decision(False, headers, None, wait, full.kind, full.limit)
 
     def _releaser(self, slot_key: str, token: str) -> Callable[[], None]:

@@ -1,10 +1,11 @@
 """Per-key policy for the gateway: IP allow list, rate limits and concurrency, scope, model allow list,
 credit budget. Each check returns None when allowed or raises PolicyDenied.
 
-INTERFACE CONTRACT (used by app/gateway/pipeline.py, in DESIGN §5 order): check_ip (step 3),
-acquire_limits (4) → LimitGrant whose headers() go on the response and whose release() runs in a finally,
-check_scope (5), check_model / visible_models (6), reserve_budget (7) → Reservation whose settle(conn, cost)
-runs inside the settle transaction. Rules and their reasons: scopes.py, ip_allow.py, ratelimits.py,
+INTERFACE CONTRACT (used by app/gateway/pipeline.py, in DESIGN §5 order but for the per-IP limit):
+limit_ip (before step 2, so that requests with bad keys count too) → LimitGrant, check_ip (step 3),
+acquire_limits (4, with limit_ip's grant) → LimitGrant whose headers() go on the response and whose release()
+runs in a finally, check_scope (5), check_model / visible_models (6), reserve_budget (7) → Reservation whose
+settle(conn, cost) runs inside the settle transaction. Rules and their reasons: scopes.py, ip_allow.py, ratelimits.py,
 budget.py.
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ from app.policy import budget, ip_allow, ratelimits
 from app.policy.scopes import SCOPES, scope_allows
 from app.settings import service as settings
 
-__all__ = ["SCOPES", "PolicyDenied", "LimitGrant", "Reservation", "check_ip", "acquire_limits", "check_scope",
+__all__ = ["SCOPES", "PolicyDenied", "LimitGrant", "Reservation", "limit_ip", "check_ip", "acquire_limits",
+           "check_scope",
            "check_model", "visible_models", "reserve_budget", "normalise_ip_list", "valid_ip_limit",
            "org_usage", "recount_org_usage", "cost_micro"]
 
@@ -53,6 +55,7 @@ class LimitGrant:
 
     response_headers: dict[str, str] = field(default_factory=dict)
     releaser: Callable[[], None] | None = field(default=None, repr=False)
+    ip_decision: ratelimits.Decision | None = field(default=None, repr=False)  # limit_ip's, for step 4
 
     def headers(self) -> dict[str, str]:
         return self.response_headers
@@ -136,15 +139,30 @@ def _refusal_message(decision: ratelimits.Decision) -> str:
     return f"Rate limit reached for this API key: {limit} requests per {kind}. Try again in {wait} s."
 
 
-def acquire_limits(key: KeyContext, client_ip: str) -> LimitGrant:
-    """Step 4: per-IP limit, the key's per-minute/hour/month limits and concurrency (429 when refused).
-    The grant's headers describe the tightest limit and warn from 80 % of a monthly limit or of the quota."""
+def _refuse(decision: ratelimits.Decision) -> PolicyDenied:
+    return PolicyDenied(429, "rate_limit_error", "rate_limit_exceeded", _refusal_message(decision),
+                        headers=decision.headers, retry_after=decision.retry_after)
+
+
+def limit_ip(client_ip: str) -> LimitGrant:
+    """Before step 2: count the request against the per-IP limit (429 when refused). Every API call counts,
+    whatever its key: a brute-force guard. The grant's headers go on the response even if a later step
+    refuses the request."""
+    decision = limiter().count_ip(client_ip)
+    if not decision.allowed:
+        raise _refuse(decision)
+    return LimitGrant(decision.headers, ip_decision=decision)
+
+
+def acquire_limits(key: KeyContext, client_ip: str, ip_grant: LimitGrant | None = None) -> LimitGrant:
+    """Step 4: the key's per-minute/hour/month limits and concurrency (429 when refused); the per-IP limit too
+    unless limit_ip has counted the request already (its grant is `ip_grant`). The grant's headers describe
+    the tightest limit, the per-IP one included, and warn from 80 % of a monthly limit or of the quota."""
     active = limiter()
     warn = budget.near_quota(key, ratelimits.month_of(active.clock())[0])
-    decision = active.check(key, client_ip, warn)
+    decision = active.check(key, client_ip, warn, ip_grant.ip_decision if ip_grant is not None else None)
     if not decision.allowed:
-        raise PolicyDenied(429, "rate_limit_error", "rate_limit_exceeded", _refusal_message(decision),
-                           headers=decision.headers, retry_after=decision.retry_after)
+        raise _refuse(decision)
     return LimitGrant(decision.headers, decision.release)
 
 

@@ -243,6 +243,22 @@ def limits_gateway(request, tmp_path_factory):
     stop_gateway(gateway)
 
 
+SMALL_PER_IP = 5
+
+
+@pytest.fixture(scope="module", params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def small_ip_limit_gateway(request, tmp_path_factory):
+    """Like limits_gateway, with a per-IP limit of SMALL_PER_IP requests per minute."""
+    env = {"PFORTE_TRUSTED_PROXIES": TRUSTED, "PFORTE_RATELIMIT_PER_IP": f"{SMALL_PER_IP}/minute"}
+    if request.param == "memory":
+        gateway = start_gateway(tmp_path_factory, env)
+    else:
+        gateway = start_gateway(tmp_path_factory, env, processes=2, storage=redis_url())
+    gateway.kind, gateway.per_ip = request.param, SMALL_PER_IP
+    yield gateway
+    stop_gateway(gateway)
+
+
 @pytest.fixture(scope="module")
 def gateway_factory(tmp_path_factory):
     """gateway_factory(env=None, processes=1, storage="memory://") → a started LiveGateway, stopped when the

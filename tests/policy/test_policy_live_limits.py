@@ -70,6 +70,67 @@ def test_per_ip_limit_60th_passes_61st_is_refused(limits_gateway, client_ip, new
     assert limits_gateway.models(key, ip=new_ip()).status_code == 200
 
 
+def test_per_ip_limit_counts_calls_with_bad_keys_and_refused_addresses(small_ip_limit_gateway, client_ip, new_ip,
+                                                                      fresh_window):
+    """Every API call counts against the per-IP limit, whatever its key: someone guessing keys is limited too.
+    Missing, malformed and well-formed unknown keys (401) and a key whose allow list refuses the address (403)
+    use up the address's requests; then a good key from that address is refused as well, not from another."""
+    from app.keys.secrets import generate_key
+
+    gateway = small_ip_limit_gateway
+    per_ip = gateway.per_ip
+    good = gateway.create_key()["key"]
+    fenced = gateway.create_key("--allow-ip", "192.0.2.0/24")["key"]
+    fresh_window(60, 20)
+    answers = [
+        requests.get(f"{gateway.next_url()}/v1/models", headers={"X-Forwarded-For": client_ip}, timeout=30),
+        gateway.models("sk-pf-not-a-key", ip=client_ip),
+        gateway.chat(generate_key("sk-pf-"), ip=client_ip),
+        gateway.models(fenced, ip=client_ip),
+        gateway.chat(fenced, ip=client_ip),
+    ]
+    assert len(answers) == per_ip
+    assert [a.status_code for a in answers] == [401, 401, 401, 403, 403]
+    assert [error_of(a)["code"] for a in answers[:3]] == ["invalid_api_key"] * 3
+    assert [int(a.headers["X-RateLimit-Remaining"]) for a in answers] == list(range(per_ip - 1, -1, -1))
+    assert {a.headers["X-RateLimit-Limit"] for a in answers} == {str(per_ip)}
+    assert {a.headers["X-RateLimit-Window"] for a in answers} == {"60"}
+
+    guessed = gateway.chat(generate_key("sk-pf-"), ip=client_ip)
+    error = assert_rate_limited(guessed)
+    assert "IP address" in error["message"] and guessed.headers["X-RateLimit-Remaining"] == "0"
+    upstream_before = gateway.upstream_requests()
+    for response in (gateway.models(good, ip=client_ip), gateway.chat(good, "priced", ip=client_ip)):
+        assert "IP address" in assert_rate_limited(response)["message"]
+    assert gateway.upstream_requests() == upstream_before
+
+    other = new_ip()
+    assert gateway.chat(good, ip=other).status_code == 200
+    assert gateway.models("sk-pf-not-a-key", ip=other).status_code == 401
+
+
+def test_headers_combine_the_per_ip_and_the_key_limits(small_ip_limit_gateway, client_ip, fresh_window):
+    """With the per-IP limit counted before the key's, the headers still describe the tightest window."""
+    gateway = small_ip_limit_gateway
+    key = gateway.create_key("--rpm", "3")["key"]
+    fresh_window(60, 20)
+    first = gateway.models(key, ip=client_ip)
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("3", "2")
+    gateway.models(key, ip=client_ip)
+    gateway.models(key, ip=client_ip)
+    refused = gateway.models(key, ip=client_ip)  # the key's minute is full (the address: 4 of 5)
+    assert "3 requests per minute" in assert_rate_limited(refused)["message"]
+    assert (refused.headers["X-RateLimit-Limit"], refused.headers["X-RateLimit-Remaining"]) == ("3", "0")
+    # The refused request has counted for the address: a bad key takes its last request, and the headers
+    # (the per-IP window only, the key being unknown) say so.
+    bad = gateway.models("sk-pf-not-a-key", ip=client_ip)
+    assert bad.status_code == 401
+    assert (bad.headers["X-RateLimit-Limit"], bad.headers["X-RateLimit-Remaining"]) == (str(gateway.per_ip), "0")
+    last = gateway.models(key, ip=client_ip)
+    assert "IP address" in assert_rate_limited(last)["message"]
+    assert last.headers["X-RateLimit-Limit"] == str(gateway.per_ip)
+
+
 # --- the key's request limits ----------------------------------------------------------------------------
 
 def test_key_rpm_60th_passes_61st_is_refused(limits_gateway, new_ip, fresh_window):
