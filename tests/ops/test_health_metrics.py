@@ -1,28 +1,13 @@
 """/healthz, /readyz and /metrics: answers, readiness failures and who may read them."""
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import text
+from support.opskit import parse_exposition
 
 from app.ops import metrics
 
 OUTSIDE = {"REMOTE_ADDR": "192.0.2.10"}
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
-
-
-def parse_exposition(body: str) -> dict[tuple[str, frozenset], float]:
-    """Prometheus text format → {(name, labels): value}; fails on any line that is not valid."""
-    samples = {}
-    for line in body.splitlines():
-        if not line or line.startswith("# HELP ") or line.startswith("# TYPE "):
-            continue
-        match = SAMPLE.match(line)
-        assert match, f"not a valid sample line: {line!r}"
-        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(3) or ""))
-        samples[(match.group(1), labels)] = float(match.group(4))
-    return samples
 
 
 def test_healthz_is_open_to_everyone(client):

@@ -3,6 +3,7 @@ keys made with the real `pforte keys create`, and a look at what a server wrote 
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import requests
@@ -83,3 +84,19 @@ def submit_form(session: requests.Session, page_url: str, post_url: str | None =
     """Open a page and post its form back with the page's CSRF token, as the browser does."""
     token = CSRF_FIELD.search(session.get(page_url, timeout=10).text).group(1)
     return session.post(post_url or page_url, data={"csrf_token": token}, allow_redirects=False, timeout=10)
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
+
+
+def parse_exposition(body: str) -> dict[tuple[str, frozenset], float]:
+    """Prometheus text format → {(name, labels): value}; fails on any line that is not valid."""
+    samples = {}
+    for line in body.splitlines():
+        if not line or line.startswith("# HELP ") or line.startswith("# TYPE "):
+            continue
+        match = SAMPLE.match(line)
+        assert match, f"not a valid sample line: {line!r}"
+        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(3) or ""))
+        samples[(match.group(1), labels)] = float(match.group(4))
+    return samples
