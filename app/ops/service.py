@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 from functools import lru_cache
 
 from sqlalchemy import text
 
-from app.client_ip import parse_networks
+from app.client_ip import address_in_networks
 from app.extensions import db
 from app.paths import resource_dir
 
@@ -55,17 +54,10 @@ def readiness() -> tuple[bool, dict[str, str]]:
 
 def _address_in(address: str, spec: str) -> bool:
     try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    try:
-        networks = parse_networks(spec)
+        return address_in_networks(address, spec)
     except ValueError:
         log.error("PFORTE_METRICS_ALLOW is not a list of addresses or networks: %r", spec)
         return False
-    return any(ip.version == net.version and ip in net for net in networks)
 
 
 def monitoring_allowed(client_ip: str, authorization: str | None, allow: str, token: str) -> bool:
