@@ -30,9 +30,10 @@ class GatewayError(Exception):
 
     @classmethod
     def from_upstream(cls, error) -> GatewayError:
-        """From app.providers.base.UpstreamError."""
+        """From app.providers.base.UpstreamError (x-should-retry: false when retrying cannot help)."""
+        headers = None if getattr(error, "retryable", True) else {"x-should-retry": "false"}
         return cls(error.status, error.error_type, error.code, error.message, param=error.param,
-                   retry_after=error.retry_after)
+                   headers=headers, retry_after=error.retry_after)
 
     def response_headers(self) -> dict[str, str]:
         headers = dict(self.headers)

@@ -20,11 +20,11 @@ ENDPOINTS = ("chat", "completions", "embeddings")
 class UpstreamError(Exception):
     """An upstream failure as the client will see it: status, OpenAI error type and code, message.
 
-    `started` tells whether the upstream had already sent part of a stream (then the client gets one
-    error frame instead of a status code)."""
+    `retryable` False means that sending the same request again cannot help (the upstream refused our
+    credential or does not know the model name); the client is told so with `x-should-retry: false`."""
 
     def __init__(self, status: int, code: str | None, message: str, error_type: str = "server_error",
-                 param: str | None = None, retry_after: int | None = None):
+                 param: str | None = None, retry_after: int | None = None, retryable: bool = True):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -32,10 +32,11 @@ class UpstreamError(Exception):
         self.error_type = error_type
         self.param = param
         self.retry_after = retry_after
+        self.retryable = retryable
 
 
-def upstream_failed(message: str = "The upstream model server failed.") -> UpstreamError:
-    return UpstreamError(502, "upstream_error", message)
+def upstream_failed(message: str = "The upstream model server failed.", retryable: bool = True) -> UpstreamError:
+    return UpstreamError(502, "upstream_error", message, retryable=retryable)
 
 
 def upstream_unavailable(message: str = "The upstream model server is unavailable.") -> UpstreamError:

@@ -370,8 +370,12 @@ def error_from_response(response: Response, target: UpstreamTarget) -> UpstreamE
     if status == 429:
         return UpstreamError(429, "rate_limit_exceeded", f"The upstream model server is rate limited: {message}",
                              error_type="rate_limit_error", retry_after=_retry_after(response))
-    if status in (401, 403):
-        return upstream_failed(f"The upstream model server refused the gateway's credential (HTTP {status}).")
+    if status in (401, 403):  # the connection's credential is wrong: an administrator has to fix it
+        return upstream_failed(f"The upstream model server refused the gateway's credential (HTTP {status}).",
+                               retryable=False)
+    if status == 404:  # wrong upstream model name or base URL: the same on every attempt
+        return upstream_failed(f"The upstream model server answered HTTP 404 (check the connection's base URL "
+                               f"and the model's upstream name): {message}", retryable=False)
     if status in (408, 504, 524):
         return upstream_timeout(f"The upstream model server timed out (HTTP {status}).")
     if status in (503, 529):
