@@ -205,12 +205,18 @@ def resolve_model(call: Call) -> None:
 
 
 def reserve_budget(call: Call) -> None:
-    """Step 7: reserve the worst case (prompt estimated from the body size, output from max tokens)."""
+    """Step 7: reserve the worst case (prompt estimated from the body size, output from max tokens).
+
+    Without a cap from the client the reservation assumes the model's default cap (max_output_tokens); when
+    a budget applies, that cap goes upstream as `max_tokens` (which the Anthropic translation uses too), so
+    that an answer can never cost more than was reserved. /v1/messages always has max_tokens."""
     body = call.body
     max_output = body.get("max_completion_tokens") or body.get("max_tokens")
     if not isinstance(max_output, int) or isinstance(max_output, bool):
         max_output = None
     call.reservation = policy.reserve_budget(call.key, call.model, call.body_size // 4 + 1, max_output)
+    if call.reservation.output_cap and call.endpoint in ("chat", "completions"):
+        body["max_tokens"] = call.reservation.output_cap
 
 
 def admit(call: Call, validate: Callable[[dict], None] | None) -> None:

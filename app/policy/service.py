@@ -75,6 +75,7 @@ class Reservation:
     key_reserved_micro: int = 0
     org_reserved_micro: int = 0
     org_period: str | None = None  # the month booked against the organisation allowance, if limited
+    output_cap: int | None = None  # the model's default output cap the reservation assumed (client sent none)
     settled: bool = False
 
     def settle(self, conn, cost_micro: int) -> None:
@@ -209,7 +210,9 @@ def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: i
     """Step 7: reserve the worst case (402 insufficient_quota when the key quota or the organisation
     allowance cannot cover it). The worst case is the prompt estimate plus max_output_tokens (the model's
     max_output_tokens when None) at the model's prices; with a small remainder the reservation is capped at
-    what remains (see budget.py). No database write when neither the key nor the organisation is limited."""
+    what remains (see budget.py). No database write when neither the key nor the organisation is limited.
+    When a budget applies and the client set no cap, Reservation.output_cap is the model's max_output_tokens:
+    the gateway must send it upstream, or a long answer would cost more than was reserved."""
     allowance = settings.org_allowance_micro()
     if key.quota_micro is None and allowance is None:
         return Reservation(key.id)
@@ -224,7 +227,8 @@ def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: i
         which = "key_monthly" if exc.which == "key" and key.quota_monthly else exc.which
         raise PolicyDenied(402, "insufficient_quota", "insufficient_quota", _EXHAUSTED[which],
                            headers={"x-should-retry": "false"}) from None
-    return Reservation(key.id, key_reserved, org_reserved, period if allowance is not None else None)
+    return Reservation(key.id, key_reserved, org_reserved, period if allowance is not None else None,
+                       outputs if max_output_tokens is None else None)
 
 
 # --- for the admin side (keys and settings) -----------------------------------------------------------

@@ -208,6 +208,18 @@ def test_org_allowance_is_reserved_and_booked(ctx):
     assert third.org_reserved_micro == 250
 
 
+def test_output_cap_is_named_only_when_a_budget_applies_and_the_client_set_none(ctx):
+    """Reservation.output_cap: the model's default cap that the gateway must send upstream."""
+    free_key, _ = new_key()
+    assert reserve_budget(free_key, MODEL, 10, None).output_cap is None  # no budget: nothing to protect
+    quota_key, _ = new_key(quota_micro=10**9)
+    assert reserve_budget(quota_key, MODEL, 10, None).output_cap == MODEL.max_output_tokens
+    assert reserve_budget(quota_key, MODEL, 10, 50).output_cap is None  # the client's own cap
+    set_allowance("1000")
+    assert reserve_budget(free_key, MODEL, 10, None).output_cap == MODEL.max_output_tokens
+    assert reserve_budget(free_key, MODEL, 10, 5).output_cap is None
+
+
 def test_key_reservation_is_undone_when_the_allowance_refuses(ctx):
     set_allowance("0")
     key, _ = new_key(quota_micro=10_000)

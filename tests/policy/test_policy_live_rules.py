@@ -176,3 +176,46 @@ def test_quota_runs_out_with_402_and_used_equals_the_log(rules_gateway, client_i
         sdk(rules_gateway, key, client_ip).chat.completions.create(
             model="priced", messages=[{"role": "user", "content": "hi"}])
     assert sdk_refused.value.status_code == 402
+
+
+# --- the output cap under a budget -----------------------------------------------------------------------
+
+def upstream_body_of(gateway, marker: str) -> dict:
+    """The JSON body the fake upstream received for the request whose text contains `marker`."""
+    import requests
+
+    recent = requests.get(f"{gateway.upstream.url}/stats", timeout=5).json()["recent"]
+    found = [r["json"] for r in recent if r["json"] and marker in str(r["json"].get("messages") or "")
+             + str(r["json"].get("prompt") or "")]
+    assert len(found) == 1, marker
+    return found[0]
+
+
+def test_the_default_output_cap_goes_upstream_only_under_a_budget(rules_gateway, client_ip):
+    """Without max_tokens from the client, a key with a quota reserves the model's default cap (4096): the
+    upstream must get that cap, or a long answer would cost more than was reserved. Without a budget, or
+    with the client's own cap, the request goes upstream as the client sent it."""
+    import uuid
+
+    limited = rules_gateway.create_key("--quota", "100")["key"]
+    unlimited = rules_gateway.create_key()["key"]
+
+    def sent(key: str, path: str = "/v1/chat/completions", **extra) -> dict:
+        marker = f"cap-{uuid.uuid4().hex}"
+        if path.endswith("/chat/completions"):
+            body = {"model": "priced", "messages": [{"role": "user", "content": marker}], **extra}
+        else:
+            body = {"model": "priced", "prompt": marker, **extra}
+        response = rules_gateway.request("POST", path, key, body, ip=client_ip)
+        assert response.status_code == 200, response.text
+        return upstream_body_of(rules_gateway, marker)
+
+    assert sent(limited)["max_tokens"] == 4096
+    assert sent(limited, stream=True)["max_tokens"] == 4096
+    assert sent(limited, "/v1/completions")["max_tokens"] == 4096
+    own = sent(limited, max_tokens=12)
+    assert own["max_tokens"] == 12
+    own = sent(limited, max_completion_tokens=9)
+    assert own["max_completion_tokens"] == 9 and "max_tokens" not in own
+    for body in (sent(unlimited), sent(unlimited, stream=True), sent(unlimited, "/v1/completions")):
+        assert "max_tokens" not in body and "max_completion_tokens" not in body
