@@ -49,6 +49,11 @@
     return { "Authorization": "Bearer " + key, "Content-Type": "application/json" };
   }
 
+  // The ids of the built-in demo models (the select's data-demo-models), which the lists mark "demo".
+  function demoModels(select) {
+    try { return JSON.parse(select.getAttribute("data-demo-models") || "[]"); } catch (e) { return []; }
+  }
+
   // Fill a <select> with the models the stored key may use (GET /v1/models). Resolves to the list.
   function loadModels(select, status) {
     var key = get();
@@ -58,11 +63,13 @@
       return response.json();
     }).then(function (body) {
       var ids = (body.data || []).map(function (m) { return m.id; });
+      var demo = demoModels(select);
       var previous = select.value;
       select.textContent = "";
       ids.forEach(function (id) {
         var option = document.createElement("option");
-        option.value = id; option.textContent = id;
+        option.value = id;
+        option.textContent = demo.indexOf(id) === -1 ? id : id + " (" + select.getAttribute("data-text-demo") + ")";
         select.appendChild(option);
       });
       if (!ids.length) {

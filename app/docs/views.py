@@ -11,9 +11,11 @@ from flask import Blueprint, jsonify, render_template, request
 from flask_babel import force_locale
 from flask_login import current_user
 
+from app.docs.demo import demo_model_ids, is_demo_model
 from app.docs.openapi import ERRORS, RATE_LIMIT_HEADERS, openapi_document
 
 bp = Blueprint("docs", __name__)
+bp.add_app_template_global(is_demo_model)  # marks demo models "demo" in every model list of the UI
 
 
 def api_base_url() -> str:
@@ -30,14 +32,20 @@ def _catalog_model_ids() -> list[str]:
     return [entry.public_id for entry in catalog.list_models()]
 
 
+def _model_context() -> dict:
+    """The model select's options, and the demo models' ids so that the page can mark them "demo" also in
+    the list it loads for the stored key (only built-in demo models are named to anonymous visitors)."""
+    return {"model_ids": _catalog_model_ids(), "demo_ids": demo_model_ids()}
+
+
 @bp.route("/use")
 def use_api():
-    return render_template("docs/use.html", base_url=api_base_url(), model_ids=_catalog_model_ids())
+    return render_template("docs/use.html", base_url=api_base_url(), **_model_context())
 
 
 @bp.route("/playground")
 def playground():
-    return render_template("docs/playground.html", base_url=api_base_url(), model_ids=_catalog_model_ids(),
+    return render_template("docs/playground.html", base_url=api_base_url(), **_model_context(),
                            expected_prefix=(request.args.get("prefix") or "")[:32])
 
 

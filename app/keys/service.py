@@ -395,13 +395,15 @@ def enabled_model_count() -> int | None:
 
 
 def model_choices() -> list[dict] | None:
-    """The catalog's models ({"id", "name", "enabled"}) for the allow-list checkboxes, or None while
-    the catalog does not offer a list."""
+    """The catalog's models ({"id", "name", "enabled", "demo"}) for the allow-list checkboxes, or None
+    while the catalog does not offer a list."""
+    from app.docs.demo import is_demo_entry
+
     catalog = _catalog()
     if not hasattr(catalog, "list_models"):
         return None
-    return [{"id": entry.public_id, "name": entry.display_name, "enabled": entry.enabled}
-            for entry in catalog.list_models(enabled_only=False)]
+    return [{"id": entry.public_id, "name": entry.display_name, "enabled": entry.enabled,
+             "demo": is_demo_entry(entry)} for entry in catalog.list_models(enabled_only=False)]
 
 
 def _catalog():

@@ -345,7 +345,7 @@ def key_activity(public_id: str, limit: int = RECENT_LIMIT) -> KeyActivity:
                    UsageMonthly.output_tokens, UsageMonthly.credits_micro)
             .where(UsageMonthly.key_id == key["id"], UsageMonthly.month == month)
             .order_by(UsageMonthly.credits_micro.desc(), UsageMonthly.requests.desc()))
-    models = [_row(model or str(_l("(no model)")), values) for model, *values in db.session.execute(stmt)]
+    models = [_row(model or str(_l("(no model)")), values, ref=model) for model, *values in db.session.execute(stmt)]
     total = UsageRow(str(_l("Total")))
     for row in models:
         total.requests += row.requests

@@ -3,6 +3,7 @@ import re
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -94,3 +95,24 @@ def test_edit_policy_in_the_dialog_and_toggle_the_key(logged_in_page, admin_serv
     row.get_by_role("button", name="Enable").click()
     row.get_by_role("button", name="Disable").wait_for()
     assert "Active" in row.inner_text()
+
+
+def test_key_dialog_marks_the_demo_model(logged_in_page, admin_server):
+    page = logged_in_page
+    admin_server.cli("connections", "add", "--name", "demo", "--kind", "demo", "--base-url", "")
+    admin_server.cli("models", "add", "--id", "demo-chat", "--connection", "demo", "--name", "Demo chat")
+    admin_server.cli("connections", "add", "--name", "vllm", "--kind", "openai", "--base-url",
+                     "http://127.0.0.1:9/v1")
+    admin_server.cli("models", "add", "--id", "local-chat", "--connection", "vllm", "--name", "Local chat")
+    page.goto(f"{admin_server.url}/keys")
+    page.get_by_role("link", name="Create key").click()
+    dialog = page.locator("dialog#key-dialog")
+    dialog.wait_for(state="visible")
+    dialog.get_by_text("Restrictions and limits").click()
+    models = dialog.get_by_role("group", name="Allowed models")
+    demo = models.locator("label", has=page.get_by_role("checkbox", name="demo-chat"))
+    local = models.locator("label", has=page.get_by_role("checkbox", name="local-chat"))
+    expect(demo.locator(".badge-demo")).to_have_text("demo")
+    expect(demo).to_contain_text("Demo chat")
+    expect(local).to_contain_text("Local chat")
+    expect(local.locator(".badge-demo")).to_have_count(0)

@@ -47,6 +47,8 @@ def test_reply_streams_in_token_by_token(page, demo):
     page.on("pageerror", lambda error: errors.append(str(error)))
     _open_playground(page, gateway.url, gateway.key)
     expect(page.get_by_label("Model")).to_have_value(gateway.model)
+    # The key's models as /v1/models lists them, the built-in demo model marked as such.
+    expect(page.locator("#pg-model option")).to_have_text([f"{gateway.model} (demo)"])
     page.get_by_label("Temperature").fill("0.2")
     prompt = "Please summarise the opening hours of the citizens' office"
     page.get_by_label("Your message").fill(prompt)

@@ -81,6 +81,7 @@ def test_examples_contain_the_stored_key_and_an_enabled_model(use_page, demo):
     page = use_page
     _store(page, demo.key)
     expect(page.locator("#example-model")).to_have_value(demo.model)
+    expect(page.locator("#example-model option")).to_have_text([f"{demo.model} (demo)"])
     expect(page.locator("[data-key-models-status]")).to_have_text("This key may use 1 model(s).")
 
     names = ["curl", "python", "node", "langchain", "n8n"]

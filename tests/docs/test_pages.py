@@ -1,5 +1,5 @@
 """The integrator pages (/use, /playground, /docs): public, strict CSP, no inline script or style, and the
-catalog's enabled models pre-filled for signed-in admins only."""
+catalog's enabled models pre-filled for signed-in admins only, demo models marked "demo"."""
 from __future__ import annotations
 
 import re
@@ -18,6 +18,8 @@ def catalog(app):
         service.create_model({"public_id": "demo-chat", "display_name": "Demo"}, "demo")
         hidden = service.create_model({"public_id": "demo-off", "display_name": "Off"}, "demo")
         service.set_model_enabled(hidden.id, False)
+        service.create_connection({"name": "vllm", "kind": "openai", "base_url": "http://127.0.0.1:9/v1"})
+        service.create_model({"public_id": "local-chat", "display_name": "Local"}, "vllm")
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -34,11 +36,26 @@ def test_pages_are_public_with_strict_csp_and_no_inline_code(client, owner, path
 def test_use_page_fills_in_base_url_and_enabled_model_for_admins(client, client_as, catalog):
     html = client_as("admin").get("/use").get_data(as_text=True)
     assert 'value="http://localhost/v1"' in html
-    assert '<option value="demo-chat">' in html and "demo-off" not in html
+    assert '<option value="demo-chat">demo-chat (demo)</option>' in html and "demo-off" not in html
+    assert '<option value="local-chat">local-chat</option>' in html
     assert html.count('data-fill="key"') == 5 and 'data-fill="model">demo-chat<' in html
 
     anonymous = client.get("/use").get_data(as_text=True)
-    assert "demo-chat" not in anonymous  # the key's own models come from /v1/models in the browser
+    # The key's own models come from /v1/models in the browser; only the enabled built-in demo models are
+    # named, so that the script can mark them "demo" in that list too.
+    assert '<option value="demo-chat">' not in anonymous
+    assert 'data-demo-models="[&#34;demo-chat&#34;]"' in anonymous
+    assert "local-chat" not in anonymous and "demo-off" not in anonymous
+
+
+@pytest.mark.parametrize("path", ("/use", "/playground"))
+def test_model_selects_mark_demo_models(client_as, catalog, path):
+    html = client_as("auditor").get(path).get_data(as_text=True)
+    select = html[html.index("data-model-select"):]
+    select = select[:select.index("</select>")]
+    assert '<option value="demo-chat">demo-chat (demo)</option>' in select
+    assert '<option value="local-chat">local-chat</option>' in select
+    assert 'data-text-demo="demo"' in select
 
 
 def test_playground_warns_about_a_different_stored_key(client, owner):

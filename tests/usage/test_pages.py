@@ -100,3 +100,33 @@ def test_owner_sets_the_retention_period_with_an_audit_event(app, client_as, aud
 def test_admins_cannot_change_the_retention_period(client_as):
     response = post_form(client_as("admin"), "/usage/retention", {"retention_days": "5"}, page="/usage")
     assert response.status_code == 403
+
+
+def test_demo_models_are_marked_demo(app, client_as, make_key, log_request):
+    from app.catalog import service
+
+    with app.app_context():
+        service.create_connection({"name": "demo", "kind": "demo", "base_url": ""})
+        service.create_model({"public_id": "demo-chat", "display_name": "Demo"}, "demo")
+        service.create_connection({"name": "vllm", "kind": "openai", "base_url": "http://127.0.0.1:9/v1"})
+        service.create_model({"public_id": "local-chat", "display_name": "Local"}, "vllm")
+    key_id, public_id = make_key("Portal")
+    now = utcnow()
+    log_request(now, key_id, "demo-chat", micro=2_000_000)
+    log_request(now, key_id, "local-chat", micro=1_000_000)
+    badge = ' <span class="badge badge-demo">demo</span>'
+
+    client = client_as("auditor")
+    html = client.get("/usage").get_data(as_text=True)
+    assert '<option value="demo-chat" >demo-chat (demo)</option>' in html
+    assert '<option value="local-chat" >local-chat</option>' in html
+    models = html[html.index('id="top-models-table"'):]
+    models = models[:models.index("</table>")]
+    assert f'<th scope="row">demo-chat{badge}</th>' in models
+    assert '<th scope="row">local-chat</th>' in models
+
+    filtered = client.get("/usage?model=demo-chat").get_data(as_text=True)
+    assert f"<strong>demo-chat</strong>{badge}" in filtered
+
+    activity = client.get(f"/usage/keys/{public_id}").get_data(as_text=True)
+    assert f"<td>demo-chat{badge}</td>" in activity and "<td>local-chat</td>" in activity
