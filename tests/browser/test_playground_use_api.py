@@ -91,6 +91,12 @@ def test_examples_contain_the_stored_key_and_an_enabled_model(use_page, demo):
         assert demo.key not in shown and f"{demo.prefix}\u2026" in shown  # masked on screen
         assert demo.key in copied and demo.model in copied and demo.api in copied
 
+    # n8n's OpenAI Chat Model node calls /v1/responses unless "Use Responses API" is switched off.
+    n8n = page.locator("#example-n8n-copy").text_content()
+    assert "Use Responses API (in the OpenAI Chat Model node): off" in n8n
+    expect(page.locator("#n8n-hint")).to_contain_text("switch off \u201cUse Responses API\u201d")
+    expect(page.locator("#n8n-hint")).to_contain_text("/v1/responses, which Pforte does not offer")
+
     page.get_by_label("Show the whole key in the examples").check()
     assert all(demo.key in page.locator(f"#example-{name}").inner_text() for name in names)
 
