@@ -28,6 +28,7 @@ CORS_ALLOW_HEADERS = ", ".join((
 ))
 CORS_EXPOSE_HEADERS = ", ".join((
     "x-request-id", "request-id", "retry-after", "retry-after-ms", "x-should-retry",
+    "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Window", "X-RateLimit-Warning",
     "x-ratelimit-limit-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-requests",
     "x-ratelimit-remaining-tokens", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens",
 ))

@@ -199,6 +199,25 @@ def test_every_api_response_a_limit_applies_to_has_the_headers(limits_gateway, c
     assert "X-RateLimit-Warning" not in response.headers
 
 
+def test_browsers_may_read_the_rate_limit_headers(limits_gateway, new_ip):
+    """CORS: every rate-limit header on an answer, and retry-after, is in Access-Control-Expose-Headers."""
+    key = limits_gateway.create_key("--monthly-requests", "1")["key"]
+    origin = {"Origin": "https://app.example"}
+    admitted = limits_gateway.models(key, ip=new_ip(), headers=origin)
+    refused = limits_gateway.models(key, ip=new_ip(), headers=origin)
+    assert admitted.status_code == 200 and refused.status_code == 429
+    assert admitted.headers["X-RateLimit-Warning"] == "approaching-limit"
+    for response in (admitted, refused):
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        exposed = {name.strip().lower() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
+        limit_headers = {name.lower() for name in response.headers
+                         if name.lower().startswith("x-ratelimit") or name.lower() == "retry-after"}
+        assert len(limit_headers) >= 7
+        assert limit_headers <= exposed, limit_headers - exposed
+    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-ratelimit-window",
+            "x-ratelimit-warning", "retry-after"} <= exposed
+
+
 # --- concurrency -------------------------------------------------------------------------------------------
 
 def run_together(count: int, work) -> list:
