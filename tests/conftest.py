@@ -2,6 +2,7 @@
 
 Environment switches (set by .ci/run so that CI fails instead of skipping):
   PFORTE_REQUIRE_BROWSER=1   browser tests fail when Chromium is missing
+  PFORTE_REQUIRE_NODE=1      the Node smoke test fails when node or its npm packages are missing
   PFORTE_REQUIRE_POSTGRES=1  PostgreSQL tests fail when the server is unreachable
   PFORTE_TEST_DATABASE_URL   run live servers and app fixtures against this database (e.g. PostgreSQL)
   PFORTE_TEST_RATELIMIT_STORAGE_URI  likewise for the rate-limit storage (e.g. redis://127.0.0.1:6379/0)
