@@ -141,8 +141,11 @@ def _refusal_message(decision: ratelimits.Decision) -> str:
 
 
 def _refuse(decision: ratelimits.Decision) -> PolicyDenied:
+    headers = decision.headers
+    if decision.refused_kind == "month":  # retrying after retry-after (≤ 60 s) cannot help
+        headers = {**headers, "x-should-retry": "false"}
     return PolicyDenied(429, "rate_limit_error", "rate_limit_exceeded", _refusal_message(decision),
-                        headers=decision.headers, retry_after=decision.retry_after)
+                        headers=headers, retry_after=decision.retry_after)
 
 
 def limit_ip(client_ip: str) -> LimitGrant:

@@ -143,6 +143,7 @@ def test_key_rpm_60th_passes_61st_is_refused(limits_gateway, new_ip, fresh_windo
     refused = limits_gateway.models(key, ip=new_ip())
     error = assert_rate_limited(refused)
     assert "60 requests per minute" in error["message"]
+    assert "x-should-retry" not in refused.headers  # a minute's limit: retrying after retry-after helps
     other = limits_gateway.create_key("--rpm", "60")["key"]
     assert limits_gateway.models(other, ip=new_ip()).status_code == 200
 
@@ -180,9 +181,30 @@ def test_headers_follow_the_tightest_limit_and_warn_from_80_percent(limits_gatew
     refused = limits_gateway.models(key, ip=new_ip())
     error = assert_rate_limited(refused)
     assert refused.headers["retry-after"] == "60"  # the month lasts longer; never above 60
+    assert refused.headers["x-should-retry"] == "false"  # so retrying after 60 s cannot help
     assert "per month" in error["message"] and "next month" in error["message"]
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert refused.headers["X-RateLimit-Warning"] == "approaching-limit"
+
+
+def test_sdk_does_not_retry_a_used_up_monthly_limit(limits_gateway, new_ip):
+    """The official SDK retries a 429 after retry-after unless told not to: for a used-up monthly limit the
+    gateway says x-should-retry: false, so the SDK gives up at once and the gateway sees one attempt."""
+    import openai
+
+    created = limits_gateway.create_key("--monthly-requests", "1")
+    ip = new_ip()
+    client = openai.OpenAI(base_url=f"{limits_gateway.url}/v1", api_key=created["key"], max_retries=2,
+                           default_headers={"X-Forwarded-For": ip})
+    client.models.list()
+    started = time.monotonic()
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.models.list()
+    assert time.monotonic() - started < 10
+    assert refused.value.response.headers["x-should-retry"] == "false"
+    rows = limits_gateway.query("SELECT status FROM request_logs WHERE key_id = :id ORDER BY id",
+                                id=created["row_id"])
+    assert [row["status"] for row in rows] == [200, 429]
 
 
 def test_every_api_response_a_limit_applies_to_has_the_headers(limits_gateway, client_ip):
