@@ -59,3 +59,25 @@ def test_used_quota_shows_in_the_meter(client_as, make_key, app):
         db.session.commit()
     row = client_as("auditor").get("/keys").get_data(as_text=True)
     assert 'value="8500000"' in row and "8.5 of 10 credits" in row
+
+
+def test_monthly_quota_meter_starts_at_zero_in_a_new_month(client_as, make_key, app):
+    """A monthly quota renews on the key's first request of a month; until then the table must not show last
+    month's use as this month's."""
+    from app.extensions import db
+    from app.keys.models import ApiKey
+    from app.policy.budget import period_of
+
+    renewed, _ = make_key("renewed", quota_micro=10_000_000, quota_monthly=True)
+    stale, _ = make_key("stale", quota_micro=10_000_000, quota_monthly=True)
+    with app.app_context():
+        keys = db.session.query(ApiKey)
+        keys.filter_by(public_id=renewed).update({"used_micro": 8_500_000, "quota_period": period_of()})
+        keys.filter_by(public_id=stale).update({"used_micro": 8_500_000, "quota_period": "2000-01"})
+        db.session.commit()
+    page = client_as("auditor").get("/keys").get_data(as_text=True)
+    rows = {public_id: re.search(rf'<tr id="key-{public_id}">.*?</tr>', page, re.S).group(0)
+            for public_id in (renewed, stale)}
+    assert 'value="8500000"' in rows[renewed] and "8.5 of 10 credits" in rows[renewed]
+    assert '<meter class="quota" min="0" max="10000000" value="0"' in rows[stale]
+    assert "8.5" not in rows[stale] and "0 of 10 credits" in rows[stale]
