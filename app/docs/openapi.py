@@ -71,6 +71,29 @@ TEXT_PARTS = {
     "items": {"type": "object", "required": ["type"], "properties": {"type": STRING, "text": STRING}},
 }
 
+def _object(type_name: str, **required: dict) -> dict:
+    """An object whose `type` is type_name and which has all the given properties."""
+    return {
+        "type": "object",
+        "required": ["type", *required],
+        "properties": {"type": {"const": type_name}, **required},
+    }
+
+
+def _other_type(*known: str) -> dict:
+    """Any object whose `type` is none of the known ones (passed on from the upstream as it is)."""
+    return {"type": "object", "required": ["type"],
+            "properties": {"type": {"type": "string", "not": {"enum": list(known)}}}}
+
+
+ANTHROPIC_USAGE = {
+    "input_tokens": INTEGER,
+    "output_tokens": INTEGER,
+    "cache_creation_input_tokens": _nullable(INTEGER),
+    "cache_read_input_tokens": _nullable(INTEGER),
+}
+
+
 SCHEMAS: dict[str, dict] = {
     "Error": {
         "type": "object",
@@ -362,15 +385,45 @@ SCHEMAS: dict[str, dict] = {
             "type": {"const": "message"},
             "role": {"const": "assistant"},
             "model": STRING,
-            "content": {"type": "array", "items": {"type": "object", "required": ["type"]}},
+            "content": {"type": "array", "items": _ref("AnthropicContentBlock")},
             "stop_reason": _nullable(STRING),
             "stop_sequence": _nullable(STRING),
-            "usage": {
-                "type": "object",
-                "required": ["input_tokens", "output_tokens"],
-                "properties": {"input_tokens": INTEGER, "output_tokens": INTEGER},
-            },
+            "usage": _ref("AnthropicUsage"),
         },
+    },
+    "AnthropicUsage": {"type": "object", "required": ["input_tokens", "output_tokens"], "properties": ANTHROPIC_USAGE},
+    "AnthropicContentBlock": {
+        "description": "A text or tool_use block; other block types (e.g. thinking) come only from Anthropic "
+        "upstreams and are passed on as they are.",
+        "anyOf": [
+            _object("text", text=STRING),
+            _object("tool_use", id=STRING, name=STRING, input={"type": "object"}),
+            _other_type("text", "tool_use"),
+        ],
+    },
+    "AnthropicStreamEvent": {
+        "description": "The `data:` of one server-sent event of a streamed message; the `event:` line names "
+        "the same type. Order: message_start, then per content block content_block_start, "
+        "content_block_delta…, content_block_stop, then message_delta and message_stop; ping at any time; "
+        "error ends a stream that failed after it started.",
+        "oneOf": [
+            _object("message_start", message=_ref("AnthropicMessage")),
+            _object("content_block_start", index=INTEGER, content_block=_ref("AnthropicContentBlock")),
+            _object("content_block_delta", index=INTEGER, delta={"anyOf": [
+                _object("text_delta", text=STRING),
+                _object("input_json_delta", partial_json=STRING),
+                _other_type("text_delta", "input_json_delta"),
+            ]}),
+            _object("content_block_stop", index=INTEGER),
+            _object("message_delta", delta={
+                "type": "object",
+                "required": ["stop_reason"],
+                "properties": {"stop_reason": _nullable(STRING), "stop_sequence": _nullable(STRING)},
+            }, usage={"type": "object", "required": ["output_tokens"], "properties": ANTHROPIC_USAGE}),
+            _object("message_stop"),
+            _object("ping"),
+            _ref("AnthropicError"),
+        ],
     },
 }
 
@@ -387,8 +440,10 @@ HEADERS = {
     "ShouldRetry": {"description": "`false`: retrying will not help.", "schema": {"const": "false"}},
 }
 
+_REQUEST_ID = {"x-request-id": {"$ref": "#/components/headers/RequestId"}}
+_ANTHROPIC_REQUEST_ID = {**_REQUEST_ID, "request-id": {"$ref": "#/components/headers/RequestId"}}
 _OK_HEADERS = {
-    "x-request-id": {"$ref": "#/components/headers/RequestId"},
+    **_REQUEST_ID,
     "x-ratelimit-limit-requests": {"$ref": "#/components/headers/RateLimitLimit"},
     "x-ratelimit-remaining-requests": {"$ref": "#/components/headers/RateLimitRemaining"},
     "x-ratelimit-reset-requests": {"$ref": "#/components/headers/RateLimitReset"},
@@ -406,7 +461,7 @@ def _error_responses(anthropic: bool = False, statuses=None) -> dict:
             str(status),
             {
                 "description": "",
-                "headers": {"x-request-id": {"$ref": "#/components/headers/RequestId"}},
+                "headers": dict(_ANTHROPIC_REQUEST_ID if anthropic else _REQUEST_ID),
                 "content": {"application/json": {"schema": schema}},
             },
         )
@@ -434,14 +489,16 @@ def _operation(
             "schema": {
                 "type": "string",
                 "description": f"Server-sent events; each `data:` line holds a "
-                f"{stream_schema} (see components/schemas).",
+                f"{stream_schema} (see components/schemas)"
+                + (", the `event:` line before it names its type." if anthropic else "."),
             },
         }
+    headers = {**_OK_HEADERS, **_ANTHROPIC_REQUEST_ID} if anthropic else _OK_HEADERS
     operation: dict = {
         "summary": summary,
         "operationId": operation_id,
         "responses": {
-            "200": {"description": "Success.", "headers": _OK_HEADERS, "content": content},
+            "200": {"description": "Success.", "headers": headers, "content": content},
             **_error_responses(anthropic),
         },
     }
@@ -510,6 +567,7 @@ def openapi_document(server_url: str) -> dict:
                     "createMessage",
                     "AnthropicMessagesRequest",
                     "AnthropicMessage",
+                    stream_schema="AnthropicStreamEvent",
                     anthropic=True,
                     description="For the Anthropic SDK: its base URL is the gateway's address without `/v1`. "
                     "Errors use the Anthropic shape.",

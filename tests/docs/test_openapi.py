@@ -123,6 +123,67 @@ def test_live_stream_chunks_match_the_chunk_schema(live):
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
 
 
+ANTHROPIC = {"anthropic-version": "2023-06-01"}
+WEATHER_TOOL = {"name": "get_weather", "description": "The weather in a city",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
+def _message_body(demo, text: str, **extra) -> dict:
+    return {"model": demo.model, "max_tokens": 100, "messages": [{"role": "user", "content": text}], **extra}
+
+
+def _documented_headers(document: dict, path: str, status: int) -> set[str]:
+    return set(document["paths"][path]["post"]["responses"][str(status)]["headers"])
+
+
+@pytest.mark.parametrize("tools", [False, True], ids=["text", "tool_use"])
+def test_live_messages_answers_match_the_documented_schemas(live, tools):
+    demo, document = live
+    extra = {"tools": [WEATHER_TOOL]} if tools else {}
+    body = _message_body(demo, "What is the weather in Bonn? Use a tool." if tools else "Hello there", **extra)
+    _validate(document, _request(document, "/messages"), body)
+    answer = requests.post(f"{demo.api}/messages", json=body, headers={"x-api-key": demo.key, **ANTHROPIC},
+                           timeout=30)
+    assert answer.status_code == 200
+    _validate(document, _schema(document, "/messages", "post", 200), answer.json())
+    assert answer.json()["content"][0]["type"] == ("tool_use" if tools else "text")
+    assert {"x-request-id", "request-id"} <= _documented_headers(document, "/messages", 200)
+    assert answer.headers["request-id"] == answer.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("tools", [False, True], ids=["text", "tool_use"])
+def test_live_messages_stream_events_match_the_event_schema(live, tools):
+    demo, document = live
+    documented = document["paths"]["/messages"]["post"]["responses"]["200"]["content"]
+    assert "text/event-stream" in documented
+    extra = {"tools": [WEATHER_TOOL]} if tools else {}
+    body = _message_body(demo, "Weather in Bonn? Use a tool." if tools else "Stream please", stream=True, **extra)
+    _validate(document, _request(document, "/messages"), body)
+    response = requests.post(f"{demo.api}/messages", json=body, headers={"x-api-key": demo.key, **ANTHROPIC},
+                             timeout=30, stream=True)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+    events = []
+    for block in response.text.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        if lines:
+            event = json.loads(lines["data"])
+            assert lines["event"] == event["type"]
+            events.append(event)
+    types = [event["type"] for event in events]
+    assert types[0] == "message_start" and types[-1] == "message_stop" and "content_block_delta" in types
+    for event in events:
+        _validate(document, _component("AnthropicStreamEvent"), event)
+    deltas = {event["delta"]["type"] for event in events if event["type"] == "content_block_delta"}
+    assert deltas == ({"input_json_delta"} if tools else {"text_delta"})
+    # What the schema refuses (so that the event schema is not vacuous).
+    for wrong in ({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta"}},
+                  {"type": "message_delta", "delta": {"stop_reason": "end_turn"}},
+                  {"type": "message_start", "message": {"id": "msg_1"}},
+                  {"type": "no_such_event"}):
+        with pytest.raises(Exception):  # noqa: B017 - any validation error
+            _validate(document, _component("AnthropicStreamEvent"), wrong)
+
+
 def test_live_errors_match_the_documented_error_shape(live):
     demo, document = live
     path = "/chat/completions"
@@ -143,3 +204,5 @@ def test_live_errors_match_the_documented_error_shape(live):
     anthropic = requests.post(f"{demo.url}/v1/messages", json=message, timeout=10,
                               headers={"x-api-key": demo.key, "anthropic-version": "2023-06-01"})
     _validate(document, _schema(document, "/messages", "post", anthropic.status_code), anthropic.json())
+    assert "request-id" in _documented_headers(document, "/messages", anthropic.status_code)
+    assert anthropic.headers["request-id"] == anthropic.headers["x-request-id"]
