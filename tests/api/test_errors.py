@@ -77,6 +77,10 @@ def test_quota_exhausted_is_402_without_retries(gateway):
         client.chat.completions.create(model="gpt-test", messages=user("hi"))
     assert caught.value.status_code == 402 and caught.value.code == "insufficient_quota"
     assert gateway.upstream_stats()["by_path"].get("/v1/chat/completions") == before
+    # The SDK made exactly one attempt: one request-log row each for the raw request and the SDK's.
+    rows = gateway.query("SELECT r.status, r.error_code FROM request_logs r JOIN api_keys k ON k.id = r.key_id "
+                         "WHERE k.public_id = :p ORDER BY r.id", p=broke["id"])
+    assert [(row["status"], row["error_code"]) for row in rows] == [(402, "insufficient_quota")] * 2
 
 
 @pytest.mark.parametrize("body, param", [
