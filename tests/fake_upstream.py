@@ -31,7 +31,12 @@ Failure modes are chosen per request by directives, either in the model name aft
   spaced=1            JSON with spaces after separators ("model": "x")
   crlf=1              CRLF line endings in the stream
   close=1             answer with Connection: close and close the connection
-Option --max-requests-per-connection N closes every kept-alive connection after N requests.
+  trickle=S           (not streamed) send the JSON body in ten pieces, S seconds apart
+  cut_body=1          (not streamed) send the head and half the body, then reset the connection
+Option --max-requests-per-connection N closes every kept-alive connection after N requests (announced
+with Connection: close). Option --drop-after N answers N requests on a connection as kept-alive ones and
+then closes the connection without a word when the next request arrives on it (an idle timeout that fires
+just as a request comes in); such requests are counted as `dropped`, not as `requests`.
 """
 from __future__ import annotations
 
@@ -69,12 +74,13 @@ class Stats:
         self.streams_completed = 0
         self.closed_by_client = 0  # streams or held answers the client closed before they ended
         self.connections = 0
+        self.dropped = 0  # requests that arrived on a connection the server then closed (--drop-after)
         self.recent: deque = deque(maxlen=RECENT)
 
     def as_dict(self) -> dict:
         return {"requests": self.requests, "by_path": self.by_path, "streams_started": self.streams_started,
                 "streams_completed": self.streams_completed, "closed_by_client": self.closed_by_client,
-                "connections": self.connections, "recent": list(self.recent)}
+                "connections": self.connections, "dropped": self.dropped, "recent": list(self.recent)}
 
 
 class Request:
@@ -158,8 +164,9 @@ class Exchange:
 
 
 class FakeServer:
-    def __init__(self, max_requests_per_connection: int = 0):
+    def __init__(self, max_requests_per_connection: int = 0, drop_after: int = 0):
         self.stats = Stats()
+        self.drop_after = drop_after
         self.routes: dict[tuple[str, str], object] = {}
         self.prefix_routes: list[tuple[str, str, object]] = []
         self.max_requests = max_requests_per_connection
@@ -224,6 +231,10 @@ class HTTPProtocol(asyncio.Protocol):
 
     def handle(self, request: Request) -> None:
         stats = self.server.stats
+        if self.server.drop_after and self.served >= self.server.drop_after:
+            stats.dropped += 1
+            self.transport.close()
+            return
         stats.requests += 1
         stats.by_path[request.path] = stats.by_path.get(request.path, 0) + 1
         if request.path not in ("/stats", "/health", "/stats/reset"):
@@ -357,7 +368,7 @@ def pieces_of(text: str) -> list[str]:
 def chat(request: Request, server: FakeServer):
     body = request.json
     modes = directives(request)
-    if "status" in modes or "first_byte_delay" in modes or "hang" in modes or body.get("stream"):
+    if body.get("stream") or any(mode in modes for mode in SLOW_MODES):
         return lambda exchange: chat_slow(exchange, body, modes)
     return json_reply(200, chat_completion(body, modes), spaced="spaced" in modes) if "malformed" not in modes \
         else reply(200, b'{"id": "chatcmpl-broken", "choices": [')
@@ -395,11 +406,33 @@ async def before_first_byte(exchange: Exchange, modes: dict) -> bool:
     return True
 
 
+SLOW_MODES = ("status", "first_byte_delay", "hang", "trickle", "cut_body")
+
+
+async def send_body(exchange: Exchange, response: tuple[int, dict, bytes], modes: dict) -> None:
+    """A plain answer, at once or with the body trickling (trickle=S) or cut off (cut_body)."""
+    if "trickle" not in modes and "cut_body" not in modes:
+        exchange.send(response)
+        return
+    status, headers, data = response
+    exchange.protocol.write_head(status, dict(headers), length=len(data))
+    if "cut_body" in modes:
+        exchange.protocol.transport.write(data[: len(data) // 2])
+        exchange.abort()
+        return
+    step = len(data) // 10 + 1
+    for start in range(0, len(data), step):
+        if not await exchange.sleep(float(modes["trickle"])):
+            exchange.stats.closed_by_client += 1
+            return
+        exchange.protocol.transport.write(data[start:start + step])
+
+
 async def chat_slow(exchange: Exchange, body: dict, modes: dict) -> None:
     if not await before_first_byte(exchange, modes):
         return
     if not body.get("stream"):
-        exchange.send(json_reply(200, chat_completion(body, modes), spaced="spaced" in modes))
+        await send_body(exchange, json_reply(200, chat_completion(body, modes), spaced="spaced" in modes), modes)
         return
     created, model = int(time.time()), body.get("model")
 
@@ -577,8 +610,8 @@ def reset_stats(request: Request, server: FakeServer):
     return json_reply(200, {"status": "reset"})
 
 
-def build_server(max_requests_per_connection: int = 0) -> FakeServer:
-    server = FakeServer(max_requests_per_connection)
+def build_server(max_requests_per_connection: int = 0, drop_after: int = 0) -> FakeServer:
+    server = FakeServer(max_requests_per_connection, drop_after)
     for method, path, handler in (
         ("POST", "/v1/chat/completions", chat), ("POST", "/v1/completions", completions),
         ("POST", "/v1/embeddings", embeddings), ("GET", "/v1/models", models), ("GET", "/health", health),
@@ -595,8 +628,8 @@ def build_server(max_requests_per_connection: int = 0) -> FakeServer:
     return server
 
 
-async def main(host: str, port: int, max_requests: int) -> None:
-    server = build_server(max_requests)
+async def main(host: str, port: int, max_requests: int, drop_after: int = 0) -> None:
+    server = build_server(max_requests, drop_after)
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(lambda: HTTPProtocol(server), host, port, backlog=2048)
     async with listener:
@@ -608,8 +641,9 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9999)
     parser.add_argument("--max-requests-per-connection", type=int, default=0)
+    parser.add_argument("--drop-after", type=int, default=0)
     options = parser.parse_args()
     try:
-        asyncio.run(main(options.host, options.port, options.max_requests_per_connection))
+        asyncio.run(main(options.host, options.port, options.max_requests_per_connection, options.drop_after))
     except KeyboardInterrupt:
         pass

@@ -265,8 +265,8 @@ class HttpTransport:
         lines.append(f"Content-Length: {len(body)}")
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         for attempt in (1, 2):
-            try:
-                conn, reused = pool.checkout()
+            try:  # the retry opens a fresh connection: the other idle ones may be just as stale
+                conn, reused = pool.checkout() if attempt == 1 else (pool.connect(), False)
             except (TimeoutError, ConnectionRefusedError, socket.gaierror, OSError) as exc:
                 if attempt == 2 or isinstance(exc, ssl.SSLError):
                     raise _connect_error(exc) from None
