@@ -76,5 +76,6 @@ def closing_upstream_fixture(gateway):
 
 @pytest.fixture(scope="session", name="total_limited")
 def total_limited_fixture(gateway):
-    add_model(gateway, "total-test", f"{gateway.upstream.url}/v1", "--read-timeout", "1", "--timeout", "2")
+    add_model(gateway, "total-test", f"{gateway.upstream.url}/v1", "--connect-timeout", "1", "--read-timeout", "1",
+              "--timeout", "2")
     return "total-test"
