@@ -82,10 +82,13 @@ def answer_completions(call: Call) -> Response:
 
 
 def _answer_generation(call: Call, endpoint: str) -> Response:
+    fault = _testing_fault(call)
     result = pipeline.forward(call, endpoint, upstream_body(call, endpoint))
     if call.stream:
         include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
         encoder = OpenAIStreamEncoder(call, call.model.public_id, call.model.upstream_model, include_usage)
+        if fault == "stream":
+            _fail_after(encoder, 3)
         return open_stream(call, result, encoder)
     result["model"] = call.model.public_id
     usage = result.get("usage")
@@ -133,6 +136,36 @@ def _estimate_output(result: dict) -> int:
         for tool_call in message.get("tool_calls") or ():
             chars += len(((tool_call or {}).get("function") or {}).get("arguments") or "")
     return (chars + 3) // 4
+
+
+# --- fault injection for the test suite ----------------------------------------------------------
+
+class InjectedFault(RuntimeError):
+    """An unexpected failure on purpose (PFORTE_TESTING_FAULTS only)."""
+
+
+def _testing_fault(call: Call) -> str | None:
+    """Only when the instance runs with PFORTE_TESTING_FAULTS set (the test suite; never documented or set in
+    production): the request header `x-pforte-test-fault: internal` makes the gateway fail unexpectedly before
+    it forwards the request, `stream` in the middle of a stream, to test the 500 of DESIGN §6."""
+    if not call.app.config.get("PFORTE_TESTING_FAULTS"):
+        return None
+    fault = call.environ.get("HTTP_X_PFORTE_TEST_FAULT")
+    if fault == "internal":
+        raise InjectedFault("injected fault before the answer (PFORTE_TESTING_FAULTS)")
+    return fault
+
+
+def _fail_after(encoder: OpenAIStreamEncoder, events: int) -> None:
+    encode, seen = encoder.encode, [0]
+
+    def failing(event):
+        seen[0] += 1
+        if seen[0] > events:
+            raise InjectedFault("injected fault in the stream (PFORTE_TESTING_FAULTS)")
+        return encode(event)
+
+    encoder.encode = failing
 
 
 # --- models --------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import gevent
 from flask import Response
 from gevent.queue import Empty, Queue
 
-from app.gateway.errors import GatewayError, stream_error_frame
+from app.gateway.errors import GatewayError, internal_error, stream_error_frame
 from app.gateway.pipeline import estimate_prompt_tokens, settle
 from app.providers.base import UpstreamError, UpstreamStream, Usage, upstream_failed, upstream_timeout
 
@@ -198,6 +198,11 @@ def relay(call, pump: Pump, encoder: StreamEncoder, first: list, *, ping_seconds
     except GeneratorExit:
         _client_gone(call)
         raise
+    except Exception:  # a bug of ours after the stream began: one error frame (DESIGN §6), details in the log
+        log.exception("request %s: relaying the stream failed", call.request_id)
+        error = internal_error()
+        call.fail(error)
+        yield encoder.error(error)
     finally:
         pump.close()
         settle(call)

@@ -85,6 +85,7 @@ def gateway(tmp_path_factory) -> Gateway:
         "PFORTE_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
         "PFORTE_RATELIMIT_PER_IP": "100000/minute",
         "FAKE_UPSTREAM_KEY": "sk-upstream-secret",
+        "PFORTE_TESTING_FAULTS": "1",  # x-pforte-test-fault (app/gateway/openai_api.py), for the 500 tests
     }
     if os.environ.get("PFORTE_TEST_RATELIMIT_STORAGE_URI"):
         env["PFORTE_RATELIMIT_STORAGE_URI"] = os.environ["PFORTE_TEST_RATELIMIT_STORAGE_URI"]
