@@ -15,6 +15,7 @@ from anthropic_catalog import (  # noqa: F401  (anthropic_catalog is a fixture)
     upstream_messages_requests,
 )
 from api_helpers import wait_for
+from conftest import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.usefixtures("anthropic_catalog")
 
@@ -102,6 +103,21 @@ def test_features_another_model_cannot_take_are_a_400_not_a_500(gateway):
         anthropic_client(gateway).messages.create(**body)
     assert caught.value.type == "invalid_request_error"
     assert "web_search_20250305" in caught.value.api_message
+
+
+@pytest.mark.parametrize("model", [CLAUDE, "gpt-test"])
+def test_body_too_large_is_413_request_too_large(gateway, model):
+    before = len(upstream_messages_requests(gateway))
+    big = {"model": model, "max_tokens": 5, "messages": hello("x" * (MAX_BODY_BYTES + 10))}
+    response = post_messages(gateway, big)
+    message = assert_anthropic_error(response, 413, "request_too_large")
+    assert str(MAX_BODY_BYTES) in message
+    row = gateway.log_row(response.headers["request-id"])
+    assert row["status"] == 413 and row["error_code"] == "request_too_large" and row["endpoint"] == "messages"
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        anthropic_client(gateway).messages.create(**big)
+    assert caught.value.status_code == 413 and caught.value.type == "request_too_large"
+    assert len(upstream_messages_requests(gateway)) == before
 
 
 def test_quota_exhausted_is_402_billing_error_without_retries(gateway):
