@@ -60,7 +60,7 @@ def test_dashboard_shows_the_real_requests(dashboard):
     keys = page.locator("#top-keys-table")
     expect(keys.get_by_role("link", name="Demo key")).to_be_visible()
     models = page.locator("#top-models-table tbody th").all_inner_texts()
-    assert models[0] == gateway.model and "no-such-model" in models
+    assert models[0] == f"{gateway.model} demo" and "no-such-model" in models  # the demo model is marked
     statuses = dict(zip(page.locator("#statuses-table tbody th").all_inner_texts(),
                         page.locator("#statuses-table tbody td:nth-child(2)").all_inner_texts(), strict=True))
     assert statuses["200"] == "4" and statuses["401 error"] == "1" and statuses["404 error"] == "1"
