@@ -31,6 +31,7 @@ DEFAULTS: dict[str, object] = {
     "METRICS_ALLOW": "127.0.0.1/32,::1/128",
     "STREAM_PING_SECONDS": 15,
     "UPSTREAM_POOL_SIZE": 256,
+    "UPSTREAM_CA_BUNDLE": "",  # extra CAs for upstream TLS; else REQUESTS_CA_BUNDLE / SSL_CERT_FILE
 }
 
 # Keys that are parsed as integers / booleans when they come from the environment.

@@ -41,7 +41,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     configure_security(app)
     configure_errors(app)
     configure_cli(app)
+    configure_providers(app)
     return app
+
+
+def configure_providers(app: Flask) -> None:
+    from app import providers
+
+    providers.configure(app.config["PFORTE_UPSTREAM_POOL_SIZE"], app.config.get("PFORTE_UPSTREAM_CA_BUNDLE"))
 
 
 def configure_extensions(app: Flask) -> None:

@@ -37,6 +37,7 @@ Option --max-requests-per-connection N closes every kept-alive connection after 
 with Connection: close). Option --drop-after N answers N requests on a connection as kept-alive ones and
 then closes the connection without a word when the next request arrives on it (an idle timeout that fires
 just as a request comes in); such requests are counted as `dropped`, not as `requests`.
+Options --tls-cert FILE --tls-key FILE serve HTTPS instead of HTTP.
 """
 from __future__ import annotations
 
@@ -628,10 +629,10 @@ def build_server(max_requests_per_connection: int = 0, drop_after: int = 0) -> F
     return server
 
 
-async def main(host: str, port: int, max_requests: int, drop_after: int = 0) -> None:
+async def main(host: str, port: int, max_requests: int, drop_after: int = 0, tls=None) -> None:
     server = build_server(max_requests, drop_after)
     loop = asyncio.get_running_loop()
-    listener = await loop.create_server(lambda: HTTPProtocol(server), host, port, backlog=2048)
+    listener = await loop.create_server(lambda: HTTPProtocol(server), host, port, backlog=2048, ssl=tls)
     async with listener:
         await listener.serve_forever()
 
@@ -642,8 +643,17 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=9999)
     parser.add_argument("--max-requests-per-connection", type=int, default=0)
     parser.add_argument("--drop-after", type=int, default=0)
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     options = parser.parse_args()
+    tls = None
+    if options.tls_cert:
+        import ssl
+
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(options.tls_cert, options.tls_key)
     try:
-        asyncio.run(main(options.host, options.port, options.max_requests_per_connection, options.drop_after))
+        asyncio.run(main(options.host, options.port, options.max_requests_per_connection, options.drop_after,
+                         tls))
     except KeyboardInterrupt:
         pass

@@ -21,12 +21,18 @@ REGISTRY = {
 _providers: dict[str, Provider] = {}
 _transport = None
 _pool_size = 256
+_ca_bundle: str | None = None
 
 
-def configure(pool_size: int) -> None:
-    """Set the per-connection pool size (before the first upstream request)."""
-    global _pool_size
-    _pool_size = max(1, int(pool_size))
+def configure(pool_size: int, ca_bundle: str | None = None) -> None:
+    """Set the per-connection pool size and the extra CA bundle (PFORTE_UPSTREAM_POOL_SIZE and
+    PFORTE_UPSTREAM_CA_BUNDLE); a transport made with other settings is dropped."""
+    global _pool_size, _ca_bundle, _transport
+    pool_size, ca_bundle = max(1, int(pool_size)), ca_bundle or None
+    if (pool_size, ca_bundle) != (_pool_size, _ca_bundle) and _transport is not None:
+        close_all()
+        _transport = None
+    _pool_size, _ca_bundle = pool_size, ca_bundle
 
 
 def shared_transport():
@@ -36,7 +42,7 @@ def shared_transport():
     if _transport is None:
         from app.providers.transport import HttpTransport
 
-        _transport = HttpTransport(_pool_size)
+        _transport = HttpTransport(_pool_size, _ca_bundle)
     return _transport
 
 
@@ -61,6 +67,8 @@ def close_all() -> None:
     for provider in _providers.values():
         provider.close()
     _providers.clear()
+    if _transport is not None:
+        _transport.close()
 
 
 __all__ = ["Provider", "UpstreamError", "provider_for", "configure", "shared_transport", "close_all", "REGISTRY"]

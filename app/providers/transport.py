@@ -10,16 +10,25 @@ Timeouts: connect (per attempt), read (between bytes, as the socket timeout) and
 non-streaming requests here; the stream relay enforces it for streams). A failed connect, or a kept-alive
 connection that the upstream had closed before it got our request, is retried once on a fresh
 connection; nothing else is retried.
+
+Proxies and CAs: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment (urllib's getproxies and
+proxy_bypass) are honoured, http:// proxies only: plain http goes to the proxy as absolute-URI requests,
+https through a CONNECT tunnel. The CA bundle (file or directory) in PFORTE_UPSTREAM_CA_BUNDLE, else in
+REQUESTS_CA_BUNDLE or SSL_CERT_FILE, is trusted in addition to the system's CAs.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
 import socket
 import ssl
 import zlib
 from collections import OrderedDict, deque
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import gevent
 from gevent.monkey import get_original
@@ -47,6 +56,80 @@ class _Stale(Exception):
     """A kept-alive connection turned out to be closed before any response byte arrived."""
 
 
+class ProxyError(OSError):
+    """The proxy could not be used (refused the tunnel, closed the connection, unsupported scheme)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    host: str
+    port: int
+    authorization: str | None  # a Proxy-Authorization value when the proxy URL has user:password
+
+    @property
+    def display(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def proxy_for(scheme: str, host: str) -> Proxy | None:
+    """The proxy for requests to scheme://host per the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)."""
+    url = getproxies().get(scheme)
+    if not url or proxy_bypass(host):
+        return None
+    if "://" not in url:
+        url = f"http://{url}"
+    split = urlsplit(url)
+    if split.scheme != "http" or not split.hostname:
+        shown = f"{split.scheme}://{split.hostname or ''}" + (f":{split.port}" if split.port else "")
+        raise ProxyError(f"The {scheme} proxy {shown} is not supported (only http:// proxies are).")
+    authorization = None
+    if split.username is not None:
+        pair = f"{unquote(split.username)}:{unquote(split.password or '')}"
+        authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+    return Proxy(split.hostname, split.port or 80, authorization)
+
+
+def ca_bundle_from_environment() -> str | None:
+    """REQUESTS_CA_BUNDLE or SSL_CERT_FILE, when PFORTE_UPSTREAM_CA_BUNDLE is not set."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or None
+
+
+def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The system's CAs plus the bundle (a PEM file or a directory of hashed certificates)."""
+    context = ssl.create_default_context()
+    if ca_bundle:
+        if os.path.isdir(ca_bundle):
+            context.load_verify_locations(capath=ca_bundle)
+        else:
+            context.load_verify_locations(cafile=ca_bundle)
+    return context
+
+
+def _authority(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def open_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
+    """Ask an http proxy for a CONNECT tunnel to host:port on a connected socket."""
+    authority = _authority(host, port)
+    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+    if proxy.authorization:
+        lines.append(f"Proxy-Authorization: {proxy.authorization}")
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    head = b""
+    while b"\r\n\r\n" not in head:  # nothing follows the head before we speak TLS, so recv cannot over-read
+        data = sock.recv(4096)
+        if not data:
+            raise ProxyError(f"The proxy {proxy.display} closed the connection instead of opening a tunnel.")
+        head += data
+        if len(head) > MAX_HEADER_LINE:
+            raise ProxyError(f"The proxy {proxy.display} sent an overlong answer to CONNECT.")
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[1].startswith("2"):
+        raise ProxyError(f"The proxy {proxy.display} refused the tunnel to {authority} ({status_line.strip()}).")
+
+
 class Connection:
     __slots__ = ("sock", "reader")
 
@@ -72,13 +155,16 @@ class HostPool:
     """Idle kept-alive connections to one scheme://host:port; a new one is opened when none is idle."""
 
     def __init__(self, scheme: str, host: str, port: int, connect_timeout: float, read_timeout: float,
-                 max_idle: int):
+                 max_idle: int, tls: ssl.SSLContext | None = None, proxy: Proxy | None = None):
         self.scheme, self.host, self.port = scheme, host, port
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_idle = max_idle
         self.idle: deque[Connection] = deque()
-        self._tls = ssl.create_default_context() if scheme == "https" else None
+        self._tls = (tls or ssl.create_default_context()) if scheme == "https" else None
+        self.proxy = proxy
+        # plain http through a proxy: absolute-URI requests (the proxy opens the upstream connection)
+        self.absolute_prefix = f"http://{_authority(host, port)}" if proxy and scheme == "http" else ""
 
     def checkout(self) -> tuple[Connection, bool]:
         """A connection and whether it was kept alive from an earlier request."""
@@ -90,10 +176,14 @@ class HostPool:
         return self.connect(), False
 
     def connect(self) -> Connection:
-        sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        proxy = self.proxy
+        address = (proxy.host, proxy.port) if proxy else (self.host, self.port)
+        sock = socket.create_connection(address, timeout=self.connect_timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls is not None:
+                if proxy:
+                    open_tunnel(sock, proxy, self.host, self.port)
                 sock = self._tls.wrap_socket(sock, server_hostname=self.host)
             sock.settimeout(self.read_timeout)
         except BaseException:
@@ -212,8 +302,10 @@ class Response:
 class HttpTransport:
     """One pool of kept-alive connections per upstream connection and host (at most `pool_size` idle)."""
 
-    def __init__(self, pool_size: int = 256):
+    def __init__(self, pool_size: int = 256, ca_bundle: str | None = None):
         self.pool_size = pool_size
+        self.ca_bundle = ca_bundle or ca_bundle_from_environment()
+        self._tls: ssl.SSLContext | None = None
         self._pools: OrderedDict[tuple, HostPool] = OrderedDict()
         self._urls: dict[str, tuple] = {}
 
@@ -239,7 +331,19 @@ class HttpTransport:
         key = (target.connection_id, scheme, host, port, target.connect_timeout, target.read_timeout)
         pool = self._pools.get(key)
         if pool is None:
-            pool = HostPool(scheme, host, port, target.connect_timeout, target.read_timeout, self.pool_size)
+            try:
+                proxy = proxy_for(scheme, host)
+            except ProxyError as exc:
+                raise upstream_unavailable(str(exc)) from None
+            if scheme == "https" and self._tls is None:
+                try:
+                    self._tls = tls_context(self.ca_bundle)
+                except (ssl.SSLError, OSError) as exc:
+                    log.error("the upstream CA bundle %s cannot be used: %s", self.ca_bundle, exc)
+                    raise upstream_unavailable("The gateway's upstream CA bundle cannot be used (see the "
+                                               "server log).") from None
+            pool = HostPool(scheme, host, port, target.connect_timeout, target.read_timeout, self.pool_size,
+                            tls=self._tls, proxy=proxy)
             self._pools[key] = pool
             while len(self._pools) > MAX_POOLS:
                 self._pools.popitem(last=False)[1].close()
@@ -260,7 +364,9 @@ class HttpTransport:
                   "content-type": ("Content-Type", "application/json")}
         for name, value in headers.items():
             fields[name.lower()] = (name, value)
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}"]
+        if pool.proxy is not None and pool.proxy.authorization and pool.absolute_prefix:
+            fields["proxy-authorization"] = ("Proxy-Authorization", pool.proxy.authorization)
+        lines = [f"{method} {pool.absolute_prefix}{path} HTTP/1.1", f"Host: {host_header}"]
         lines += [f"{name}: {value}" for name, value in fields.values()]
         lines.append(f"Content-Length: {len(body)}")
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
@@ -268,7 +374,7 @@ class HttpTransport:
             try:  # the retry opens a fresh connection: the other idle ones may be just as stale
                 conn, reused = pool.checkout() if attempt == 1 else (pool.connect(), False)
             except (TimeoutError, ConnectionRefusedError, socket.gaierror, OSError) as exc:
-                if attempt == 2 or isinstance(exc, ssl.SSLError):
+                if attempt == 2 or isinstance(exc, ssl.SSLError | ProxyError):
                     raise _connect_error(exc) from None
                 continue
             try:
@@ -340,6 +446,8 @@ def _read_head(reader) -> tuple[int, dict[str, str], bool]:
 
 
 def _connect_error(exc: Exception) -> UpstreamError:
+    if isinstance(exc, ProxyError):
+        return upstream_unavailable(str(exc))
     if isinstance(exc, ssl.SSLError):
         return upstream_unavailable(f"TLS with the upstream model server failed: {exc.reason or exc}")
     if isinstance(exc, TimeoutError):
