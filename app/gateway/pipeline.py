@@ -145,7 +145,7 @@ def read_body(call: Call, validate: Callable[[dict], None] | None) -> None:
     call.body_size = len(raw)
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise errors.invalid_request(
             "We could not parse the JSON body of your request. Send a JSON object.") from None
     if not isinstance(body, dict):
@@ -216,7 +216,15 @@ def reserve_budget(call: Call) -> None:
         max_output = None
     call.reservation = policy.reserve_budget(call.key, call.model, call.body_size // 4 + 1, max_output)
     if call.reservation.output_cap and call.endpoint in ("chat", "completions"):
-        body["max_tokens"] = call.reservation.output_cap
+        body[_cap_field(call)] = call.reservation.output_cap
+
+
+def _cap_field(call: Call) -> str:
+    """OpenAI's own API refuses `max_tokens` for its reasoning models and takes `max_completion_tokens`
+    for every chat model; other OpenAI-style servers (vLLM, Ollama, llama.cpp) know `max_tokens` best."""
+    if call.endpoint == "chat" and "api.openai.com" in call.model.target.base_url:
+        return "max_completion_tokens"
+    return "max_tokens"
 
 
 def admit(call: Call, validate: Callable[[dict], None] | None) -> None:

@@ -86,6 +86,7 @@ def test_quota_exhausted_is_402_without_retries(gateway):
 @pytest.mark.parametrize("body, param", [
     (b"{not json", None),
     (b"[1, 2]", None),
+    (b"[" * 100_000, None),  # nesting deeper than the JSON parser's recursion limit
     ({"messages": [{"role": "user", "content": "hi"}]}, "model"),
     ({"model": "gpt-test"}, "messages"),
     ({"model": "gpt-test", "messages": []}, "messages"),
