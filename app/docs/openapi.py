@@ -52,7 +52,9 @@ RATE_LIMIT_HEADERS = (
     ("X-RateLimit-Window", _l("The window's length in seconds.")),
     ("X-RateLimit-Warning", _l("Present from 80 % of a monthly request limit or credit quota.")),
     ("retry-after", _l("On 429: seconds to wait before retrying (at most 60).")),
-    ("x-should-retry", _l("On 402: false, so that SDKs do not retry.")),
+    ("x-should-retry", _l("false where retrying cannot help (402; 429 for a used-up monthly limit; 502 when the "
+                            "upstream refused Pforte's credentials or does not know the model), so that SDKs do "
+                            "not retry.")),
     ("x-request-id", _l("On every answer: quote it when you ask the administrator about a request.")),
 )
 
@@ -468,7 +470,7 @@ def _error_responses(anthropic: bool = False, statuses=None) -> dict:
         entry["description"] += f"{'; ' if entry['description'] else ''}{code} ({error_type}): {when}"
         if status == 429:
             entry["headers"]["retry-after"] = {"$ref": "#/components/headers/RetryAfter"}
-        if status == 402:
+        if status in (402, 429, 502):
             entry["headers"]["x-should-retry"] = {"$ref": "#/components/headers/ShouldRetry"}
     return responses
 
