@@ -28,6 +28,12 @@ class DrainingHandler(WSGIHandler):
     idle = False
 
     def handle(self):
+        # pywsgi writes a response's head and body (and each streamed event) separately; with Nagle's
+        # algorithm the second write waits for the client's delayed ACK, about 40 ms on Linux.
+        try:
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not a TCP socket
         self.server.handlers.add(self)
         try:
             super().handle()
