@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
-import select
 import socket
 import time
 from collections.abc import Iterator
 
 import gevent
 from flask import Response
+from gevent.monkey import get_original
 from gevent.queue import Empty, Queue
 
 from app.gateway.errors import GatewayError, internal_error, stream_error_frame
@@ -120,6 +120,10 @@ class StreamEncoder:
             self.call.usage = Usage(prompt, completion)
 
 
+_poll = get_original("select", "poll")
+_POLL_MASK = 0x001 | 0x008 | 0x010  # POLLIN | POLLERR | POLLHUP
+
+
 class ClientWatch:
     """Tells whether the client closed its connection (checked only while the upstream is silent)."""
 
@@ -133,8 +137,11 @@ class ClientWatch:
         if self.fd is None:
             return False
         try:
-            readable, _, _ = select.select([self.fd], [], [], 0)
-            if not readable:
+            # poll(), not select(): select() refuses descriptors above 1023, which a process holding
+            # thousands of streams has. The original poll with timeout 0 never blocks.
+            poller = _poll()
+            poller.register(self.fd, _POLL_MASK)
+            if not poller.poll(0):
                 return False
             with socket.fromfd(self.fd, socket.AF_INET, socket.SOCK_STREAM) as sock:
                 return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
