@@ -52,26 +52,25 @@ def add_model(gateway, model_id: str, base_url: str, *connection_options: str) -
     wait_for(lambda: model_id in served_model_ids(gateway))
 
 
-@pytest.fixture(scope="session", name="dropping_upstream")
-def dropping_upstream_fixture(gateway):
-    upstream = FakeUpstreamWith(free_port(), "--drop-after", "1")
+def served_upstream(gateway, model_id: str, *options: str):
+    """A fake upstream started with `options`, offered through the gateway as `model_id`."""
+    upstream = FakeUpstreamWith(free_port(), *options)
     upstream.start()
     try:
-        add_model(gateway, "drop-test", f"{upstream.url}/v1")
+        add_model(gateway, model_id, f"{upstream.url}/v1")
         yield upstream
     finally:
         upstream.stop()
+
+
+@pytest.fixture(scope="session", name="dropping_upstream")
+def dropping_upstream_fixture(gateway):
+    yield from served_upstream(gateway, "drop-test", "--drop-after", "1")
 
 
 @pytest.fixture(scope="session", name="closing_upstream")
 def closing_upstream_fixture(gateway):
-    upstream = FakeUpstreamWith(free_port(), "--max-requests-per-connection", "1")
-    upstream.start()
-    try:
-        add_model(gateway, "mrpc-test", f"{upstream.url}/v1")
-        yield upstream
-    finally:
-        upstream.stop()
+    yield from served_upstream(gateway, "mrpc-test", "--max-requests-per-connection", "1")
 
 
 @pytest.fixture(scope="session", name="total_limited")
