@@ -19,6 +19,7 @@ from app.extensions import db
 from app.keys import secrets
 from app.keys.context import KeyContext, KeyRejection
 from app.keys.models import SCOPES, ApiKey
+from app.keys.reader import SqliteReader
 
 NAME_MAX = 100
 LIMIT_MAX = 2_147_483_647  # fits the INTEGER columns on every database
@@ -89,6 +90,7 @@ class _CompiledLookup:
         self.positional = compiled.positional
         self.processors = [column.type._cached_result_processor(engine.dialect, None)
                            for column in _VERIFY_COLUMNS]
+        self.reader = SqliteReader.for_engine(engine)
 
     def params(self, digest: str):
         return (digest,) if self.positional else {"secret_hash": digest}
@@ -105,6 +107,11 @@ def _lookup_by_hash(engine, digest: str):
     lookup = _compiled_lookups.get(engine)
     if lookup is None:
         lookup = _compiled_lookups[engine] = _CompiledLookup(engine)
+    if lookup.reader is not None:
+        # fetchall: stepping to the end finishes the statement, which ends its read transaction
+        rows = lookup.reader.connection().execute(lookup.sql, lookup.params(digest)).fetchall()
+        row = rows[0] if rows else None
+        return None if row is None else lookup.convert(row)
     connection = engine.raw_connection()  # from the pool; close() hands it back (and ends the transaction)
     try:
         cursor = connection.cursor()
