@@ -23,12 +23,6 @@ class GatewayError(Exception):
         self.retry_after = retry_after
 
     @classmethod
-    def from_policy(cls, denied) -> GatewayError:
-        """From app.policy.service.PolicyDenied."""
-        return cls(denied.status, denied.error_type, denied.code, denied.message,
-                   headers=denied.headers, retry_after=denied.retry_after)
-
-    @classmethod
     def from_upstream(cls, error) -> GatewayError:
         """From app.providers.base.UpstreamError (x-should-retry: false when retrying cannot help)."""
         headers = None if getattr(error, "retryable", True) else {"x-should-retry": "false"}

@@ -31,7 +31,7 @@ from app.gateway.errors import GatewayError
 from app.keys.context import KeyContext, KeyRejection
 from app.ops import observe
 from app.policy import service as policy
-from app.policy.service import LimitGrant, PolicyDenied, Reservation
+from app.policy.service import LimitGrant, Reservation
 from app.providers import provider_for
 from app.providers.base import UpstreamError, UpstreamStream, Usage
 from app.usage.settle import RequestRecord, cost_micro, settle_request
@@ -315,8 +315,6 @@ def run(endpoint: str, answer: Callable[[Call], Response], *, validate: Callable
         try:
             admit(call, validate)
             response = answer(call)
-        except PolicyDenied as exc:
-            raise GatewayError.from_policy(exc) from None
         except UpstreamError as exc:
             raise GatewayError.from_upstream(exc) from None
     except GatewayError as exc:

@@ -20,6 +20,7 @@ from flask import current_app
 
 from app.catalog.entries import ModelEntry
 from app.extensions import db
+from app.gateway.errors import GatewayError
 from app.keys.context import KeyContext
 from app.policy import budget, ip_allow, ratelimits
 from app.policy.scopes import SCOPES, scope_allows
@@ -34,18 +35,8 @@ _limiter_lock = threading.Lock()
 INVALID_IP_ENTRY = ip_allow.InvalidEntry
 
 
-class PolicyDenied(Exception):
-    """A refused request. The gateway turns it into the DESIGN §6 error of the same status and code."""
-
-    def __init__(self, status: int, error_type: str, code: str, message: str,
-                 headers: dict[str, str] | None = None, retry_after: int | None = None):
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-        self.retry_after = retry_after
+class PolicyDenied(GatewayError):
+    """A request refused by the key's or the organisation's policy (DESIGN §6: 402, 403 and 429)."""
 
 
 @dataclass
