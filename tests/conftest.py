@@ -64,6 +64,13 @@ def app(instance_path, database_url):
 
 
 @pytest.fixture
+def ctx(app):
+    """The app with its application context pushed (for service-level tests)."""
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

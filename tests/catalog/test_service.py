@@ -15,12 +15,6 @@ SECRET = "sk-upstream-Zq81vT0pXa55"
 OPENAI = {"name": "openai", "kind": "openai", "base_url": "https://api.example.test/v1/"}
 
 
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield app
-
-
 def _audit_rows():
     from app.audit.models import AuditEvent
     from app.extensions import db

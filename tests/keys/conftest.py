@@ -7,12 +7,6 @@ from support.accounts import audit_log, client_as, make_user, owner_client  # no
 
 
 @pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield app
-
-
-@pytest.fixture
 def make_key(app):
     """make_key(name='test key', **values) → (public_id, plaintext), created through the service."""
     from app.keys import service

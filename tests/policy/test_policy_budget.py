@@ -22,12 +22,6 @@ FREE = ModelEntry(id=2, public_id="free", display_name="Free", upstream_model="f
                   input_price=0.0, output_price=0.0)
 
 
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield app
-
-
 def new_key(**policy):
     """Create a key through the keys service and return its verified snapshot (as the gateway sees it)."""
     from app.keys.service import create_key, verify_key

@@ -10,12 +10,6 @@ from support.accounts import audit_log, client_as, make_user  # noqa: F401  (fix
 
 
 @pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield app
-
-
-@pytest.fixture
 def make_key(app):
     """make_key(name) → (id, public_id) of a new key created through the keys service."""
     from app.keys import service as keys
