@@ -81,7 +81,7 @@ def internal_error() -> GatewayError:
                         "administrator find it in the server log.")
 
 
-def openai_error_response(error: GatewayError) -> Response:
+def openai_error_response(error: GatewayError, _request_id: str | None = None) -> Response:
     body = json.dumps(error.body(), ensure_ascii=False)
     return Response(body, status=error.status, headers=error.response_headers(), mimetype="application/json")
 

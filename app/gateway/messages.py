@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, request
+from flask import Response
 
 from app.gateway import errors, pipeline
 from app.gateway.errors import GatewayError
 from app.gateway.openai_api import json_response
-from app.gateway.pipeline import REQUEST_ID_ENVIRON, Call
+from app.gateway.pipeline import Call
 from app.gateway.sse import StreamEncoder, chunk_dict, open_stream
 from app.gateway.translate import (
     TranslationError,
@@ -30,8 +30,8 @@ from app.providers import provider_for
 from app.providers.base import IteratorStream, Usage
 
 
-def handle_messages() -> Response:
-    response = pipeline.run("messages", answer_messages, validate=validate_messages,
+def handle_messages(environ: dict) -> Response:
+    response = pipeline.run(environ, "messages", answer_messages, validate=validate_messages,
                             render_error=anthropic_error_response)
     response.headers["request-id"] = response.headers["x-request-id"]
     return response
@@ -45,8 +45,8 @@ def validate_messages(body: dict) -> None:
         raise errors.invalid_request(exc.message, param=exc.param) from None
 
 
-def anthropic_error_response(error: GatewayError) -> Response:
-    body = anthropic_error_body(error.status, error.message, request.environ.get(REQUEST_ID_ENVIRON))
+def anthropic_error_response(error: GatewayError, request_id: str | None = None) -> Response:
+    body = anthropic_error_body(error.status, error.message, request_id)
     return Response(json.dumps(body, ensure_ascii=False), status=error.status,
                     headers=error.response_headers(), mimetype="application/json")
 
@@ -63,7 +63,7 @@ def _answer_native(call: Call) -> Response:
     """An Anthropic upstream: the request and the answer keep their shape; only `model` is rewritten."""
     body = {**call.body, "model": call.model.upstream_model}
     call.forwarded = True
-    beta = request.headers.get("anthropic-beta")
+    beta = call.environ.get("HTTP_ANTHROPIC_BETA")
     result = provider_for("anthropic").messages(call.model.target, body, call.stream, beta=beta)
     public = call.model.public_id
     if call.stream:

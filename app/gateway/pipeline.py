@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Response, current_app, has_app_context, request
+from flask import Response, current_app, has_app_context
 
 from app.catalog.entries import ModelEntry
-from app.client_ip import request_client_ip
+from app.client_ip import resolve_client_ip
 from app.extensions import db
 from app.gateway import errors
 from app.gateway.errors import GatewayError
@@ -84,13 +84,14 @@ def new_request_id() -> str:
     return f"req_{random.getrandbits(96):024x}"
 
 
-def begin(endpoint: str) -> Call:
-    environ = request.environ
-    call = Call(endpoint=endpoint, request_id=new_request_id(), started=time.perf_counter(),
-                app=current_app._get_current_object(), environ=environ)
+def begin(environ: dict, endpoint: str) -> Call:
+    app = current_app._get_current_object()
+    call = Call(endpoint=endpoint, request_id=new_request_id(), started=time.perf_counter(), app=app,
+                environ=environ)
     environ[REQUEST_ID_ENVIRON] = call.request_id
-    observe.annotate(call=call)  # access log and metrics read key, model, status and timings from it
-    call.client_ip = request_client_ip()
+    observe.attach_call(environ, call)  # access log and metrics read key, model, status and timings from it
+    call.client_ip = resolve_client_ip(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"),
+                                       app.config.get("PFORTE_TRUSTED_PROXIES", ""))
     return call
 
 
@@ -304,13 +305,14 @@ def _text_length(value) -> int:
 
 # --- driving a request ---------------------------------------------------------------------------
 
-def run(endpoint: str, answer: Callable[[Call], Response], *, validate: Callable[[dict], None] | None,
-        render_error: Callable[[GatewayError], Response] = errors.openai_error_response) -> Response:
+def run(environ: dict, endpoint: str, answer: Callable[[Call], Response], *,
+        validate: Callable[[dict], None] | None,
+        render_error: Callable[[GatewayError, str], Response] = errors.openai_error_response) -> Response:
     """Admit the request (steps 0–7), let `answer` forward and relay it (8–9), settle (10).
 
     `answer` returns the response; for a stream it sets call.handed_off and settles when the stream ends.
-    Any failure becomes `render_error(GatewayError)`."""
-    call = begin(endpoint)
+    Any failure becomes `render_error(GatewayError, request_id)`. Needs an app context, no request context."""
+    call = begin(environ, endpoint)
     try:
         try:
             admit(call, validate)
@@ -319,12 +321,12 @@ def run(endpoint: str, answer: Callable[[Call], Response], *, validate: Callable
             raise GatewayError.from_upstream(exc) from None
     except GatewayError as exc:
         call.fail(exc)
-        response = render_error(exc)
+        response = render_error(exc, call.request_id)
     except Exception:
         log.exception("request %s (%s) failed", call.request_id, endpoint)
         exc = errors.internal_error()
         call.fail(exc)
-        response = render_error(exc)
+        response = render_error(exc, call.request_id)
     finally:
         if not call.handed_off:
             settle(call)

@@ -1,5 +1,7 @@
 """The public client API (OpenAI- and Anthropic-compatible). Routes stay thin: each hands its request to
-pipeline.run() with the endpoint's checks and answer (see pipeline.py and openai_api.py).
+pipeline.run() with the endpoint's checks and answer (see pipeline.py and openai_api.py). The routes are
+answered by dispatch.ApiDispatcher below Flask; Flask serves them only for what the dispatcher passes on
+(HEAD, OPTIONS preflights, wrong methods, unknown paths).
 
 Paths: /v1/… and the same under /api/openai-compat/v1/ and /api/v1/; the OpenAI ones also without the
 /v1 (SDK base URLs that forgot it) and with a doubled /v1/v1. Every API response carries `x-request-id`
@@ -35,39 +37,67 @@ CORS_EXPOSE_HEADERS = ", ".join((
 CORS_MAX_AGE = "600"
 
 
-def chat_completions():
-    return pipeline.run("chat", openai_api.answer_chat, validate=openai_api.validate_chat)
+# --- handlers: each takes the WSGI environ (served by dispatch.ApiDispatcher, or by Flask as a fallback) ---
+
+def chat_completions(environ: dict) -> Response:
+    return pipeline.run(environ, "chat", openai_api.answer_chat, validate=openai_api.validate_chat)
 
 
-def completions():
-    return pipeline.run("completions", openai_api.answer_completions, validate=openai_api.validate_completions)
+def completions(environ: dict) -> Response:
+    return pipeline.run(environ, "completions", openai_api.answer_completions,
+                        validate=openai_api.validate_completions)
 
 
-def embeddings():
-    return pipeline.run("embeddings", openai_api.answer_embeddings, validate=openai_api.validate_embeddings)
+def embeddings(environ: dict) -> Response:
+    return pipeline.run(environ, "embeddings", openai_api.answer_embeddings,
+                        validate=openai_api.validate_embeddings)
 
 
-def models():
-    return pipeline.run("models", openai_api.answer_models, validate=None)
+def models(environ: dict) -> Response:
+    return pipeline.run(environ, "models", openai_api.answer_models, validate=None)
 
 
-def model(model_id: str):
-    return pipeline.run("models", lambda call: openai_api.answer_model(call, model_id), validate=None)
+def model(environ: dict, model_id: str) -> Response:
+    return pipeline.run(environ, "models", lambda call: openai_api.answer_model(call, model_id), validate=None)
 
 
-def messages():
+def messages(environ: dict) -> Response:
     from app.gateway.messages import handle_messages
 
-    return handle_messages()
+    return handle_messages(environ)
 
 
-for _prefix in PREFIXES:
-    bp.add_url_rule(f"{_prefix}/chat/completions", view_func=chat_completions, methods=["POST"])
-    bp.add_url_rule(f"{_prefix}/completions", view_func=completions, methods=["POST"])
-    bp.add_url_rule(f"{_prefix}/embeddings", view_func=embeddings, methods=["POST"])
-    bp.add_url_rule(f"{_prefix}/models", view_func=models, methods=["GET"])
-    bp.add_url_rule(f"{_prefix}/models/<path:model_id>", view_func=model, methods=["GET"])
-    bp.add_url_rule(f"{_prefix}/messages", view_func=messages, methods=["POST"])
+# (path under a prefix, method, handler); "/models/" takes the model id as the rest of the path.
+ROUTES = (
+    ("/chat/completions", "POST", chat_completions),
+    ("/completions", "POST", completions),
+    ("/embeddings", "POST", embeddings),
+    ("/models", "GET", models),
+    ("/models/", "GET", model),
+    ("/messages", "POST", messages),
+)
+
+
+def _flask_view(handler):
+    def view(**kwargs):
+        return handler(request.environ, **kwargs)
+
+    return view
+
+
+for _suffix, _method, _handler in ROUTES:
+    for _prefix in PREFIXES:
+        rule = f"{_prefix}{_suffix}<path:model_id>" if _suffix.endswith("/") else f"{_prefix}{_suffix}"
+        bp.add_url_rule(rule, endpoint=f"{_handler.__name__}{_prefix.replace('/', '_')}",
+                        view_func=_flask_view(_handler), methods=[_method])
+
+
+@bp.record_once
+def _install_dispatcher(state) -> None:
+    """Answer the API's routes below Flask (see dispatch.py); the request observer wraps it later."""
+    from app.gateway.dispatch import ApiDispatcher
+
+    state.app.wsgi_app = ApiDispatcher(state.app, state.app.wsgi_app)
 
 
 @limiter.request_filter
@@ -91,12 +121,16 @@ def preflight():
 
 @bp.after_app_request
 def api_headers(response: Response) -> Response:
-    """x-request-id and CORS on every API response (errors and preflights included)."""
+    """x-request-id and CORS on every API response that Flask answers (errors and preflights included)."""
     if is_api_path(request.path):
-        headers = response.headers
-        if "x-request-id" not in headers:
-            headers["x-request-id"] = request.environ.get(REQUEST_ID_ENVIRON) or new_request_id()
-        headers["Access-Control-Allow-Origin"] = "*"
-        headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
-        headers.add("Vary", "Origin")
+        add_api_headers(response.headers, request.environ)
     return response
+
+
+def add_api_headers(headers, environ: dict) -> None:
+    """x-request-id and CORS (compat.md §7.8: any origin, no cookies)."""
+    if "x-request-id" not in headers:
+        headers["x-request-id"] = environ.get(REQUEST_ID_ENVIRON) or new_request_id()
+    headers["Access-Control-Allow-Origin"] = "*"
+    headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+    headers.add("Vary", "Origin")

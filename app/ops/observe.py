@@ -2,7 +2,7 @@
 writes one access-log line and feeds the metrics. Bodies, query strings and headers are never looked at,
 so neither secrets nor prompts can reach the log.
 
-The gateway tells it what only the gateway knows: annotate(call=<pipeline Call>) once per API request
+The gateway tells it what only the gateway knows: attach_call(environ, <pipeline Call>) once per API request
 (its key, model, endpoint, error code and first-byte time are read when the answer is finished, so a
 stream's late facts count), or single facts with annotate(key=…, model=…, endpoint=…, error_code=…,
 ttfb_s=…). request_id() is the gateway's id when it set one (environ "pforte.request_id"), else ours.
@@ -82,6 +82,13 @@ def request_id() -> str | None:
     if record is None:
         return None
     return request.environ.get(GATEWAY_REQUEST_ID) or record.request_id
+
+
+def attach_call(environ: dict, call) -> None:
+    """Let the request's log line and metrics read their facts from the gateway's Call when it is done."""
+    record = environ.get(ENVIRON_KEY)
+    if record is not None:
+        record.call = call
 
 
 def annotate(**fields) -> None:

@@ -74,3 +74,42 @@ def test_answers_carry_cors_and_request_id_but_no_cookie(gateway):
     assert "Set-Cookie" not in response.headers
     missing = requests.get(f"{gateway.url}/v1/unknown", timeout=5)
     assert missing.headers["x-request-id"]
+
+
+def test_dispatched_and_fallback_answers_carry_the_same_api_headers(gateway):
+    """The API routes are answered below Flask; HEAD, wrong methods and unknown paths by Flask. All carry
+    the same API headers, and none sets a cookie."""
+    auth = {"Authorization": f"Bearer {gateway.key}"}
+    answers = {
+        "dispatched": requests.get(f"{gateway.url}/v1/models", headers=auth, timeout=5),
+        "head": requests.head(f"{gateway.url}/v1/models", headers=auth, timeout=5),
+        "wrong method": requests.get(f"{gateway.url}/v1/chat/completions", headers=auth, timeout=5),
+        "unknown": requests.post(f"{gateway.url}/v1/no-such-thing", headers=auth, timeout=5),
+    }
+    assert [answers[name].status_code for name in answers] == [200, 200, 405, 404]
+    for name, response in answers.items():
+        headers = response.headers
+        assert headers["Access-Control-Allow-Origin"] == "*", name
+        assert "x-request-id" in headers["Access-Control-Expose-Headers"], name
+        assert headers["x-request-id"].startswith("req_"), name
+        assert headers["X-Content-Type-Options"] == "nosniff", name
+        assert headers["Referrer-Policy"] == "same-origin", name
+        assert "Origin" in headers["Vary"], name
+        assert "Set-Cookie" not in headers, name
+    assert answers["wrong method"].json()["error"]["code"] == "method_not_allowed"
+    assert answers["unknown"].json()["error"]["code"] == "unknown_url"
+
+
+@pytest.mark.parametrize("path", ["/v1/models/", "/v1/chat/completions/", "/v1/modelsx"])
+def test_near_miss_paths_are_json_404s(gateway, path):
+    response = requests.get(f"{gateway.url}{path}", headers={"Authorization": f"Bearer {gateway.key}"}, timeout=5)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] in ("unknown_url", "model_not_found")
+
+
+def test_model_id_with_non_ascii_characters_is_decoded(gateway):
+    """A model id in the path is percent-decoded as UTF-8 (an unknown id is named in the 404)."""
+    response = requests.get(f"{gateway.url}/v1/models/gr%C3%BC%C3%9Fe%2Fmodell",
+                            headers={"Authorization": f"Bearer {gateway.key}"}, timeout=5)
+    assert response.status_code == 404
+    assert "grüße/modell" in response.json()["error"]["message"]
