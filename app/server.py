@@ -119,17 +119,21 @@ def serve(app: Flask, host: str | None = None, port: int | None = None) -> None:
 
     gevent.signal_handler(signal.SIGTERM, on_signal)
     gevent.signal_handler(signal.SIGINT, on_signal)
-    server.start()
+    from app.extensions import db
+    from app.ops.wal import start_wal_checkpoints
     from app.usage.service import start_daily_purge
 
+    with app.app_context():
+        checkpoints = start_wal_checkpoints(db.engine)  # before the first request opens a connection
+    server.start()
     purge = start_daily_purge(app)  # request-log retention, once a day
     log.info("Pforte listening on http://%s:%s/", f"[{host}]" if ":" in host else host, port)
     stop_requested.wait()
     purge.kill(block=False)
     server.drain(grace, cancel_now)
+    if checkpoints is not None:
+        checkpoints.kill()
     with app.app_context():
-        from app.extensions import db
-
         db.engine.dispose()
     lock.close()
     log.info("stopped")

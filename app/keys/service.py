@@ -13,13 +13,13 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, or_, select
 
+from app import rawsql
 from app.audit import service as audit
 from app.database import utcnow
 from app.extensions import db
 from app.keys import secrets
 from app.keys.context import KeyContext, KeyRejection
 from app.keys.models import SCOPES, ApiKey
-from app.keys.reader import SqliteReader
 
 NAME_MAX = 100
 LIMIT_MAX = 2_147_483_647  # fits the INTEGER columns on every database
@@ -81,8 +81,8 @@ def verify_key(raw: str | None, now: datetime | None = None) -> KeyContext | Key
 
 class _CompiledLookup:
     """The Core SELECT compiled once per engine, with the dialect's result processors (e.g. SQLite's
-    text → datetime). Executing it on the pooled DBAPI connection skips the Connection/Result layers,
-    which cost about 100 us per call, several times the query itself."""
+    text → datetime), run on a DBAPI connection (app.rawsql: the Connection/Result layers cost several
+    times the query itself)."""
 
     def __init__(self, engine):
         compiled = _VERIFY.compile(dialect=engine.dialect)
@@ -90,7 +90,6 @@ class _CompiledLookup:
         self.positional = compiled.positional
         self.processors = [column.type._cached_result_processor(engine.dialect, None)
                            for column in _VERIFY_COLUMNS]
-        self.reader = SqliteReader.for_engine(engine)
 
     def params(self, digest: str):
         return (digest,) if self.positional else {"secret_hash": digest}
@@ -107,21 +106,7 @@ def _lookup_by_hash(engine, digest: str):
     lookup = _compiled_lookups.get(engine)
     if lookup is None:
         lookup = _compiled_lookups[engine] = _CompiledLookup(engine)
-    if lookup.reader is not None:
-        # fetchall: stepping to the end finishes the statement, which ends its read transaction
-        rows = lookup.reader.connection().execute(lookup.sql, lookup.params(digest)).fetchall()
-        row = rows[0] if rows else None
-        return None if row is None else lookup.convert(row)
-    connection = engine.raw_connection()  # from the pool; close() hands it back (and ends the transaction)
-    try:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(lookup.sql, lookup.params(digest))
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-    finally:
-        connection.close()
+    row = rawsql.fetch_one(engine, lookup.sql, lookup.params(digest))
     return None if row is None else lookup.convert(row)
 
 

@@ -119,43 +119,6 @@ MONTH_LOG_TOTAL = text("SELECT COALESCE(SUM(credits_micro), 0) FROM request_logs
 SET_ORG_USED = text("UPDATE org_budget SET used_micro = :u WHERE period = :p")
 
 
-class RawTransaction:
-    """One short transaction on a pooled DBAPI connection: the reservation runs before every forwarded
-    request of a limited key, and SQLAlchemy's Connection and Result layers cost more than the statement.
-    Statements are compiled once per dialect. execute() returns the DBAPI cursor (rowcount, fetchone)."""
-
-    _compiled: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
-
-    def __init__(self, engine):
-        self.engine = engine
-
-    def __enter__(self) -> RawTransaction:
-        self.connection = self.engine.raw_connection()
-        self.cursor = self.connection.cursor()
-        return self
-
-    def __exit__(self, exc_type, _exc, _tb) -> None:
-        try:
-            if exc_type is None:
-                self.connection.commit()
-            else:
-                self.connection.rollback()
-        finally:
-            self.cursor.close()
-            self.connection.close()  # back to the pool
-
-    def execute(self, statement, params: dict):
-        dialect = self.engine.dialect
-        found = self._compiled.get((dialect.name, id(statement)))
-        if found is None:
-            compiled = statement.compile(dialect=dialect)
-            found = (compiled.string, tuple(compiled.positiontup) if compiled.positional else None)
-            self._compiled[(dialect.name, id(statement))] = found
-        sql, names = found
-        self.cursor.execute(sql, params if names is None else tuple(params[name] for name in names))
-        return self.cursor
-
-
 def reserve_key(conn, key, worst: int, period: str) -> int:
     """Reserve against the key's quota inside the caller's transaction (a RawTransaction or a SQLAlchemy
     Connection); returns the credits reserved."""

@@ -24,6 +24,7 @@ from app.gateway.errors import GatewayError
 from app.keys.context import KeyContext
 from app.policy import budget, ip_allow, ratelimits
 from app.policy.scopes import SCOPES, scope_allows
+from app.rawsql import RawTransaction
 from app.settings import service as settings
 
 __all__ = ["SCOPES", "PolicyDenied", "LimitGrant", "Reservation", "limit_ip", "check_ip", "acquire_limits",
@@ -69,7 +70,7 @@ class Reservation:
     settled: bool = False
 
     def settle(self, conn, cost_micro: int) -> None:
-        """Run once inside the settle transaction (a SQLAlchemy Connection): release the reservation and
+        """Run once inside the settle transaction (an app.rawsql.RawTransaction): release the reservation and
         book cost_micro against the organisation allowance. The key's used_micro is booked by settle
         itself."""
         if self.settled:
@@ -213,7 +214,7 @@ def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: i
     worst = budget.worst_case_micro(prompt_tokens_estimate, outputs, model.input_price, model.output_price)
     period = ratelimits.month_of(time.time())[0]
     try:
-        with budget.RawTransaction(db.engine) as conn:
+        with RawTransaction(db.engine) as conn:
             key_reserved = budget.reserve_key(conn, key, worst, period) if key.quota_micro is not None else 0
             org_reserved = budget.reserve_org(conn, allowance, worst, period) if allowance is not None else 0
     except budget.BudgetExhausted as exc:

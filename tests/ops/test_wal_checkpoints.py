@@ -1,0 +1,49 @@
+"""SQLite's write-ahead log is checkpointed by a background thread, never inside a request's commit."""
+from __future__ import annotations
+
+import os
+import time
+
+import gevent
+from sqlalchemy import create_engine, text
+
+from app import rawsql
+from app.ops.wal import start_wal_checkpoints
+
+
+def _insert_rows(engine, count: int) -> None:
+    for number in range(count):
+        with rawsql.RawTransaction(engine) as transaction:
+            transaction.execute_sql("INSERT INTO notes (body) VALUES (?)", (f"note {number} " + "x" * 200,))
+
+
+def test_commits_leave_the_checkpoint_to_the_background_thread(tmp_path):
+    path = tmp_path / "wal.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+    empty_size = os.path.getsize(path)
+    checkpoints = start_wal_checkpoints(engine, interval_seconds=0.05)
+    try:
+        connection = rawsql.sqlite_connections(engine).get()
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+
+        _insert_rows(engine, 1500)  # well past SQLite's automatic checkpoint at 1000 pages of log
+        assert os.path.getsize(path) == empty_size  # no commit copied the log into the database file
+        assert os.path.getsize(f"{path}-wal") > 1000 * 4096
+
+        deadline = time.monotonic() + 10
+        while os.path.getsize(path) == empty_size and time.monotonic() < deadline:
+            gevent.sleep(0.02)  # lets the checkpoint greenlet run
+        assert os.path.getsize(path) > 1500 * 200  # the rows (200 bytes each at least) are in the file now
+        rows = connection.execute("SELECT count(*) FROM notes").fetchone()[0]
+        assert rows == 1500
+    finally:
+        checkpoints.kill()
+        engine.dispose()
+
+
+def test_other_databases_need_no_checkpoints(tmp_path):
+    assert start_wal_checkpoints(create_engine("sqlite://")) is None  # in memory
+    assert rawsql.sqlite_connections(create_engine("sqlite://")) is None
