@@ -17,7 +17,7 @@ import weakref
 
 from gevent.monkey import get_original
 
-_thread_id = get_original("_thread", "get_ident")  # the OS thread, also when gevent has patched threading
+thread_id = get_original("_thread", "get_ident")  # the OS thread, also when gevent has patched threading
 
 BUSY_TIMEOUT_SECONDS = 15.0
 
@@ -35,7 +35,7 @@ class SqliteConnections:
         self._connections: dict[int, sqlite3.Connection] = {}
 
     def get(self) -> sqlite3.Connection:
-        thread = _thread_id()
+        thread = thread_id()
         connection = self._connections.get(thread)
         if connection is None:
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,

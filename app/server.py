@@ -40,6 +40,9 @@ class DrainingHandler(WSGIHandler):
         finally:
             self.server.handlers.discard(self)
 
+    def log_request(self):
+        pass  # pywsgi would format a line for its (disabled) log; app.ops.observe writes the access log
+
     def read_requestline(self):
         if self.server.draining:
             return ""

@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
+from app.ops.observe import request_id
 
-def _current_request_id() -> str | None:
-    from flask import has_request_context
-
-    if not has_request_context():
-        return None
-    from app.ops.observe import request_id
-
-    return request_id()
+NEEDS_QUOTES = re.compile(r'[ "=\n\\]')
 
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = _current_request_id()
+            record.request_id = request_id()
         return True
 
 
@@ -34,7 +29,7 @@ def _plain_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
-    if not text or any(ch in text for ch in ' "=\n\\'):
+    if not text or NEEDS_QUOTES.search(text):
         return json.dumps(text)
     return text
 

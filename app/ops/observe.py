@@ -4,14 +4,14 @@ so neither secrets nor prompts can reach the log.
 
 The gateway tells it what only the gateway knows: attach_call(environ, <pipeline Call>) once per API request
 (its key, model, endpoint, error code and first-byte time are read when the answer is finished, so a
-stream's late facts count), or single facts with annotate(key=…, model=…, endpoint=…, error_code=…,
-ttfb_s=…). request_id() is the gateway's id when it set one (environ "pforte.request_id"), else ours.
+stream's late facts count). request_id() is the gateway's id when it set one, else ours.
 """
 from __future__ import annotations
 
 import logging
 import secrets
 import time
+from contextvars import ContextVar
 
 from app.client_ip import resolve_client_ip
 from app.ops import metrics
@@ -21,6 +21,9 @@ access_log = logging.getLogger("pforte.access")
 ENVIRON_KEY = "pforte.request"
 GATEWAY_REQUEST_ID = "pforte.request_id"
 QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
+# The request being handled; greenlets (and threads) each have their own context, so no Flask request
+# context is needed (the API is answered without one, see app/gateway/dispatch.py).
+_current: ContextVar[RequestRecord | None] = ContextVar("pforte_request", default=None)
 
 
 class RequestRecord:
@@ -66,22 +69,13 @@ class RequestRecord:
             self.ttfb_s = max(0.0, first_byte - self.started)
 
 
-def _record() -> RequestRecord | None:
-    from flask import has_request_context, request
-
-    if not has_request_context():
-        return None
-    return request.environ.get(ENVIRON_KEY)
-
-
 def request_id() -> str | None:
-    """The id of the current request (None outside a request or without the middleware)."""
-    from flask import request
-
-    record = _record()
+    """The id of the request this greenlet (or thread) is handling; None outside a request."""
+    record = _current.get()
     if record is None:
         return None
-    return request.environ.get(GATEWAY_REQUEST_ID) or record.request_id
+    call = record.call
+    return call.request_id if call is not None else record.request_id
 
 
 def attach_call(environ: dict, call) -> None:
@@ -89,14 +83,6 @@ def attach_call(environ: dict, call) -> None:
     record = environ.get(ENVIRON_KEY)
     if record is not None:
         record.call = call
-
-
-def annotate(**fields) -> None:
-    """Attach key (public id), model, endpoint, error_code or ttfb_s to the current request's log line."""
-    record = _record()
-    if record is not None:
-        for name, value in fields.items():
-            setattr(record, name, value)
 
 
 class _ObservedBody:
@@ -141,6 +127,7 @@ class RequestObserver:
     def __call__(self, environ, start_response):
         record = RequestRecord()
         environ[ENVIRON_KEY] = record
+        _current.set(record)
 
         def observing_start_response(status, headers, exc_info=None):
             record.status = int(status.split(" ", 1)[0])
@@ -163,6 +150,8 @@ class RequestObserver:
         return _ObservedBody(body, self, environ, record)
 
     def finish(self, environ, record: RequestRecord) -> None:
+        if _current.get() is record:
+            _current.set(None)
         now = time.perf_counter()
         latency = now - record.started
         if record.stream:

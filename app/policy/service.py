@@ -67,15 +67,11 @@ class Reservation:
     org_reserved_micro: int = 0
     org_period: str | None = None  # the month booked against the organisation allowance, if limited
     output_cap: int | None = None  # the model's default output cap the reservation assumed (client sent none)
-    settled: bool = False
 
     def settle(self, conn, cost_micro: int) -> None:
         """Run once inside the settle transaction (an app.rawsql.RawTransaction): release the reservation and
         book cost_micro against the organisation allowance. The key's used_micro is booked by settle
-        itself."""
-        if self.settled:
-            return
-        self.settled = True
+        itself. A transaction that fails takes this with it, so a retry settles it again."""
         budget.settle(conn, self.key_id, self.key_reserved_micro, self.org_period, self.org_reserved_micro,
                       cost_micro)
 

@@ -1,4 +1,4 @@
-"""Settling one API request: one short write transaction on a DBAPI connection (app.rawsql, no ORM).
+"""Settling API requests: short write transactions on a DBAPI connection (app.rawsql, no ORM).
 
 It writes the request-log row (metadata only, never prompt or completion), books the cost on the key
 (used credits, last-used time and IP), adds to the monthly totals, settles the budget reservation in the
@@ -8,13 +8,16 @@ never raises: a failure is logged and the client's answer stands.
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
+import gevent
+from gevent.event import Event
 from sqlalchemy.engine import Engine
 
 from app.database import utcnow
-from app.rawsql import RawTransaction
+from app.rawsql import RawTransaction, sqlite_connections, thread_id
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +88,99 @@ _statements: dict[tuple, _Statements] = {}
 
 def settle_request(engine: Engine, record: RequestRecord, reservation=None, grant=None,
                    now: datetime | None = None) -> None:
-    """Write everything for one request in one transaction, then release the concurrency slot."""
+    """Write everything for one request, then release the concurrency slot. Returns once it is committed.
+    On SQLite, requests that settle at the same moment share one transaction (see GroupCommit)."""
     try:
-        dialect = engine.dialect
-        statements = _statements.get((dialect.name, dialect.paramstyle))
-        if statements is None:
-            statements = _statements.setdefault((dialect.name, dialect.paramstyle),
-                                                _Statements(dialect.paramstyle, dialect.name))
-        now = now or utcnow()
-        stamp = statements.timestamp(now)
-        with RawTransaction(engine) as conn:
-            run = conn.execute_sql
+        item = (record, reservation, now or utcnow())
+        group = GroupCommit.for_engine(engine)
+        if group is None:
+            _write(engine, [item])
+        else:
+            group.submit(item)
+    except Exception:
+        log.exception("settling request %s failed", record.request_id)
+    finally:
+        if grant is not None:
+            try:
+                grant.release()
+            except Exception:
+                log.exception("releasing the limits of request %s failed", record.request_id)
+
+
+class GroupCommit:
+    """Group commit for one OS thread's greenlets on SQLite. A commit costs about three times the three
+    statements of a settlement (it writes every changed page to the write-ahead log), so the first
+    greenlet to settle lets the others run once (gevent.sleep(0)); whatever settlements arrived meanwhile
+    are written with its own in one transaction, and their greenlets wait for that commit. Alone, a
+    settlement is written at once. (SQLite only: its transactions lock the whole database, so batches
+    cannot deadlock with each other as row locks on other databases could.)"""
+
+    _groups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.pending: list[tuple] = []
+        self.committed = Event()  # set when the batch now being gathered is committed
+        self.leading = False
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> GroupCommit | None:
+        threads = cls._groups.get(engine)
+        if threads is None:
+            threads = cls._groups[engine] = {} if sqlite_connections(engine) is not None else None
+        if threads is None:
+            return None
+        thread = thread_id()
+        group = threads.get(thread)
+        if group is None:
+            group = threads[thread] = cls(engine)
+        return group
+
+    def submit(self, item: tuple) -> None:
+        self.pending.append(item)
+        if self.leading:
+            self.committed.wait()
+            return
+        self.leading = True
+        try:
+            gevent.sleep(0)  # the other greenlets run once; those that settle meanwhile join this batch
+        finally:
+            try:
+                while self.pending:
+                    batch, self.pending = self.pending, []
+                    committed, self.committed = self.committed, Event()
+                    try:
+                        _write_batch(self.engine, batch)
+                    finally:
+                        committed.set()
+            finally:
+                self.leading = False
+
+
+def _write_batch(engine: Engine, batch: list[tuple]) -> None:
+    """One transaction for the batch; should it fail, one per settlement (so one bad row loses nothing else)."""
+    try:
+        _write(engine, batch)
+    except Exception:
+        if len(batch) == 1:
+            raise
+        for item in batch:
+            try:
+                _write(engine, [item])
+            except Exception:
+                log.exception("settling request %s failed", item[0].request_id)
+
+
+def _write(engine: Engine, items: list[tuple]) -> None:
+    dialect = engine.dialect
+    statements = _statements.get((dialect.name, dialect.paramstyle))
+    if statements is None:
+        statements = _statements.setdefault((dialect.name, dialect.paramstyle),
+                                            _Statements(dialect.paramstyle, dialect.name))
+    with RawTransaction(engine) as conn:
+        run = conn.execute_sql
+        for record, reservation, now in items:
+            stamp = statements.timestamp(now)
             run(statements.insert_log, (
                 stamp, record.request_id, record.key_id, record.model, record.endpoint, record.stream,
                 record.status, record.error_code, record.input_tokens, record.output_tokens,
@@ -110,11 +195,3 @@ def settle_request(engine: Engine, record: RequestRecord, reservation=None, gran
                     record.input_tokens, record.output_tokens, cost))
             if reservation is not None:
                 reservation.settle(conn, record.credits_micro)
-    except Exception:
-        log.exception("settling request %s failed", record.request_id)
-    finally:
-        if grant is not None:
-            try:
-                grant.release()
-            except Exception:
-                log.exception("releasing the limits of request %s failed", record.request_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import requests
 from support.opskit import MODEL, post_chat, stream_chat
 
 PROMPT = "Bitte fasse den Bescheid AZ-4711-geheim für Frau Mustermann zusammen"
@@ -91,4 +92,20 @@ def test_an_upstream_dying_mid_stream_logs_an_error_with_the_request_id(gateway)
     log = stopped_log(server)
     errors = [line for line in log.splitlines() if " ERROR " in line and "pforte.access" not in line]
     assert any(f"request_id={request_id}" in line for line in errors), "\n".join(errors) or log[-2000:]
+    assert "AZ-4711" not in log
+
+
+def test_an_unexpected_failure_logs_its_traceback_with_the_request_id(gateway):
+    """API requests are handled without Flask's request context; their error lines still name the request."""
+    server, key_info = gateway(env={"PFORTE_TESTING_FAULTS": "1"})
+    body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}
+    failed = requests.post(f"{server.url}/v1/chat/completions", json=body, timeout=30, headers={
+        "Authorization": f"Bearer {key_info['key']}", "x-pforte-test-fault": "internal"})
+    assert failed.status_code == 500
+    request_id = failed.headers["x-request-id"]
+    log = stopped_log(server)
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert any(f"request_id={request_id}" in line for line in errors), "\n".join(errors) or log[-2000:]
+    assert "InjectedFault" in log  # the traceback is in the server log (never in the answer)
+    assert "InjectedFault" not in failed.text
     assert "AZ-4711" not in log
