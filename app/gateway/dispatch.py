@@ -4,13 +4,19 @@ Flask's request handling (request context, URL matching, session and login hooks
 after-request hooks) cost more CPU per API call than the key check, the limits and the settlement put
 together, and the API uses none of it: the pipeline reads the WSGI environ and needs only the app context
 (configuration and database). So this WSGI middleware answers an API route (exact path and method, or
-`…/models/<id>`) itself, inside an app context, and passes everything else on to Flask: other methods
-(HEAD, OPTIONS preflights, wrong methods for a 405), unknown paths (JSON 404) and every admin page.
+`…/models/<id>`) itself, inside an app context; a call under an API prefix that matches no route gets its
+JSON 404 or 405 here too, recorded in the request log like every API call. HEAD and OPTIONS (CORS
+preflights) and every admin page go on to Flask.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from app.accounts.security import is_api_path
+from app.gateway import pipeline
+from app.gateway.errors import method_not_allowed, unknown_url
 from app.gateway.routes import PREFIXES, ROUTES, add_api_headers
 
 # What app.accounts.security adds to API answers that Flask serves.
@@ -21,37 +27,52 @@ class ApiDispatcher:
     def __init__(self, app, fallback: Callable):
         self.app = app
         self.fallback = fallback
-        self.exact: dict[str, tuple[str, Callable]] = {}
-        self.by_prefix: list[tuple[str, str, Callable]] = []  # "…/models/" routes, whose rest is a model id
+        self.exact: dict[str, tuple[str, Callable]] = {}  # path → (method, handler): the hot path
         for suffix, method, handler in ROUTES:
-            for prefix in PREFIXES:
-                if suffix.endswith("/"):
-                    self.by_prefix.append((prefix + suffix, method, handler))
-                else:
+            if not suffix.endswith("/"):
+                for prefix in PREFIXES:
                     self.exact[prefix + suffix] = (method, handler)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO") or "/"
-        args: tuple = ()
+        method = environ.get("REQUEST_METHOD")
         route = self.exact.get(path)
-        if route is None:
-            route, args = self._with_argument(path)
-        if route is None or environ.get("REQUEST_METHOD") != route[0]:
-            return self.fallback(environ, start_response)
+        if route is not None and route[0] == method:
+            handler, args = route[1], {}
+        else:
+            handler, args = self._match(environ, path, method)
+            if handler is None:
+                return self.fallback(environ, start_response)
         with self.app.app_context():
-            response = route[1](environ, *args)
+            response = handler(environ, **args)
             headers = response.headers
             add_api_headers(headers, environ)
             for name, value in SECURITY_HEADERS:
                 headers.setdefault(name, value)
             return response(environ, start_response)
 
-    def _with_argument(self, path: str) -> tuple[tuple[str, Callable] | None, tuple]:
-        """`…/models/<id>`: the id is the rest of the path (it may hold `/` and `:`), decoded as Werkzeug
-        does; like Werkzeug's path converter, an empty id or one starting with `/` is no match."""
-        for prefix, method, handler in self.by_prefix:
-            if path.startswith(prefix):
-                rest = path[len(prefix):]
-                if rest and not rest.startswith("/"):
-                    return (method, handler), (rest.encode("latin-1").decode("utf-8", "replace"),)
-        return None, ()
+    def _match(self, environ, path: str, method: str) -> tuple[Callable | None, dict]:
+        """Anything but an exact API path: Flask's URL map decides (admin pages such as /models/new share
+        the API's prefixes). A gateway route is answered here, and so is an API path that matches no route
+        (404) or not with this method (405); HEAD, OPTIONS and everything else go on to Flask."""
+        if method in ("HEAD", "OPTIONS"):
+            return None, {}
+        try:
+            endpoint, args = self.app.url_map.bind_to_environ(environ).match()
+        except NotFound:
+            error = unknown_url(method, _decoded(path))
+        except MethodNotAllowed as exc:
+            error = method_not_allowed(method, _decoded(path), ", ".join(exc.valid_methods or ()))
+        except HTTPException:  # a redirect (doubled or missing slash): Flask answers it
+            return None, {}
+        else:
+            handler = getattr(self.app.view_functions.get(endpoint), "api_handler", None)
+            return handler, args
+        if not is_api_path(path):
+            return None, {}
+        return pipeline.refuse, {"error": error}
+
+
+def _decoded(path: str) -> str:
+    """PATH_INFO as Werkzeug shows it (the WSGI server decodes the bytes as latin-1)."""
+    return path.encode("latin-1").decode("utf-8", "replace")

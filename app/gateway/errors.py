@@ -75,6 +75,11 @@ def unknown_url(method: str, path: str) -> GatewayError:
     return GatewayError(404, "invalid_request_error", "unknown_url", f"Invalid URL ({method} {path})")
 
 
+def method_not_allowed(method: str, path: str, allowed: str) -> GatewayError:
+    return GatewayError(405, "invalid_request_error", "method_not_allowed",
+                        f"Method {method} is not allowed on {path}.", headers={"Allow": allowed})
+
+
 def internal_error() -> GatewayError:
     return GatewayError(500, "server_error", "internal_error",
                         "The server had an error processing your request. The request id helps the "
@@ -96,8 +101,8 @@ def http_exception_response(exc):
     if exc.code == 404:
         return openai_error_response(unknown_url(request.method, request.path))
     if exc.code == 405:
-        return openai_error_response(GatewayError(405, "invalid_request_error", "method_not_allowed",
-                                                  f"Method {request.method} is not allowed on {request.path}."))
+        return openai_error_response(method_not_allowed(request.method, request.path,
+                                                        ", ".join(exc.valid_methods or ())))
     status = exc.code or 500
     if status >= 500:
         return openai_error_response(internal_error())

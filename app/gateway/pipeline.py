@@ -307,7 +307,8 @@ def _text_length(value) -> int:
 
 def run(environ: dict, endpoint: str, answer: Callable[[Call], Response], *,
         validate: Callable[[dict], None] | None,
-        render_error: Callable[[GatewayError, str], Response] = errors.openai_error_response) -> Response:
+        render_error: Callable[[GatewayError, str], Response] = errors.openai_error_response,
+        admission: Callable[[Call, Callable | None], None] = admit) -> Response:
     """Admit the request (steps 0–7), let `answer` forward and relay it (8–9), settle (10).
 
     `answer` returns the response; for a stream it sets call.handed_off and settles when the stream ends.
@@ -315,7 +316,7 @@ def run(environ: dict, endpoint: str, answer: Callable[[Call], Response], *,
     call = begin(environ, endpoint)
     try:
         try:
-            admit(call, validate)
+            admission(call, validate)
             response = answer(call)
         except UpstreamError as exc:
             raise GatewayError.from_upstream(exc) from None
@@ -335,3 +336,13 @@ def run(environ: dict, endpoint: str, answer: Callable[[Call], Response], *,
             response.headers.setdefault(name, value)
     response.headers["x-request-id"] = call.request_id
     return response
+
+
+def refuse(environ: dict, error: GatewayError) -> Response:
+    """A call to no API route (unknown path, wrong method): counted against the per-IP limit and recorded
+    in the request log like every API call (endpoint "other", no key), then answered with `error`."""
+
+    def answer(_call: Call) -> Response:
+        raise error
+
+    return run(environ, "other", answer, validate=None, admission=lambda call, _validate: limit_client_ip(call))

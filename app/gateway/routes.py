@@ -82,6 +82,7 @@ def _flask_view(handler):
     def view(**kwargs):
         return handler(request.environ, **kwargs)
 
+    view.api_handler = handler  # what dispatch.ApiDispatcher calls, with the WSGI environ
     return view
 
 

@@ -113,3 +113,27 @@ def test_model_id_with_non_ascii_characters_is_decoded(gateway):
                             headers={"Authorization": f"Bearer {gateway.key}"}, timeout=5)
     assert response.status_code == 404
     assert "grüße/modell" in response.json()["error"]["message"]
+
+
+def test_calls_to_no_route_are_recorded_in_the_request_log(gateway):
+    """Every API call leaves a request-log row, also an unknown path (404) and a wrong method (405)."""
+    auth = {"Authorization": f"Bearer {gateway.key}"}
+    unknown = requests.post(f"{gateway.url}/v1/files", headers=auth, timeout=5)
+    wrong = requests.delete(f"{gateway.url}/v1/models/gpt-test", headers=auth, timeout=5)
+    assert (unknown.status_code, wrong.status_code) == (404, 405)
+    assert "GET" in wrong.headers["Allow"].split(", ")
+    assert "X-RateLimit-Limit" in unknown.headers  # counted against the per-IP limit like any call
+    rows = {name: gateway.log_row(response.headers["x-request-id"])
+            for name, response in (("unknown", unknown), ("wrong", wrong))}
+    assert rows["unknown"]["status"] == 404 and rows["unknown"]["error_code"] == "unknown_url"
+    assert rows["wrong"]["status"] == 405 and rows["wrong"]["error_code"] == "method_not_allowed"
+    for row in rows.values():
+        assert row["endpoint"] == "other" and row["key_id"] is None and row["client_ip"] == "127.0.0.1"
+
+
+def test_documents_that_share_the_api_prefix_still_reach_flask(gateway):
+    """/v1/openapi.json is no API call (no JSON 401 or 404), and a doubled slash is still redirected."""
+    spec = requests.get(f"{gateway.url}/v1/openapi.json", timeout=5)
+    assert spec.status_code == 200 and spec.json()["openapi"].startswith("3.")
+    doubled = requests.get(f"{gateway.url}/v1//models", timeout=5, allow_redirects=False)
+    assert doubled.status_code == 308 and doubled.headers["Location"].endswith("/v1/models")
