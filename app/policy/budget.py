@@ -92,10 +92,6 @@ LOCK_KEY = text(
     "RETURNING quota_micro, used_micro, reserved_micro"
 )
 ADD_KEY = text("UPDATE api_keys SET reserved_micro = reserved_micro + :r WHERE id = :id")
-RELEASE_KEY = text(
-    "UPDATE api_keys SET reserved_micro = CASE WHEN reserved_micro > :r THEN reserved_micro - :r ELSE 0 END "
-    "WHERE id = :id"
-)
 ENSURE_ORG = text(
     "INSERT INTO org_budget (period, used_micro, reserved_micro) VALUES (:p, 0, 0) "
     "ON CONFLICT (period) DO NOTHING"
@@ -153,13 +149,9 @@ def reserve_org(conn, allowance: int, worst: int, period: str) -> int:
     return amount
 
 
-def settle(conn, key_id: int, key_reserved: int, org_period: str | None, org_reserved: int,
-           cost: int) -> None:
-    """Free the key's reservation and, when the allowance was reserved against, book `cost` to it."""
-    if key_reserved:
-        conn.execute(RELEASE_KEY, {"id": key_id, "r": key_reserved})
-    if org_period is not None:
-        conn.execute(SETTLE_ORG, {"p": org_period, "c": max(0, cost), "r": org_reserved})
+def settle_org(conn, org_period: str, org_reserved: int, cost: int) -> None:
+    """Book `cost` to the organisation allowance of `org_period` and free what was reserved against it."""
+    conn.execute(SETTLE_ORG, {"p": org_period, "c": max(0, cost), "r": org_reserved})
 
 
 def org_status(conn, period: str) -> tuple[int, int]:

@@ -5,8 +5,8 @@ INTERFACE CONTRACT (used by app/gateway/pipeline.py, in DESIGN §5 order but for
 limit_ip (before step 2, so that requests with bad keys count too) → LimitGrant, check_ip (step 3),
 acquire_limits (4, with limit_ip's grant) → LimitGrant whose headers() go on the response and whose release()
 runs in a finally, check_scope (5), check_model / visible_models (6), reserve_budget (7) → Reservation whose
-settle(conn, cost) runs inside the settle transaction. Rules and their reasons: scopes.py, ip_allow.py, ratelimits.py,
-budget.py.
+key_reserved_micro and settle_org(conn, cost) app.usage.settle books in its transaction. Rules and their
+reasons: scopes.py, ip_allow.py, ratelimits.py, budget.py.
 """
 from __future__ import annotations
 
@@ -68,12 +68,12 @@ class Reservation:
     org_period: str | None = None  # the month booked against the organisation allowance, if limited
     output_cap: int | None = None  # the model's default output cap the reservation assumed (client sent none)
 
-    def settle(self, conn, cost_micro: int) -> None:
-        """Run once inside the settle transaction (an app.rawsql.RawTransaction): release the reservation and
-        book cost_micro against the organisation allowance. The key's used_micro is booked by settle
-        itself. A transaction that fails takes this with it, so a retry settles it again."""
-        budget.settle(conn, self.key_id, self.key_reserved_micro, self.org_period, self.org_reserved_micro,
-                      cost_micro)
+    def settle_org(self, conn, cost_micro: int) -> None:
+        """Inside the settle transaction (an app.rawsql.RawTransaction): book cost_micro against the
+        organisation allowance and release its reservation. The key's side (used credits, its reservation)
+        is settled by app.usage.settle in its own UPDATE of the key."""
+        if self.org_period is not None:
+            budget.settle_org(conn, self.org_period, self.org_reserved_micro, cost_micro)
 
 
 # --- step 3: IP allow list -------------------------------------------------------------------------------

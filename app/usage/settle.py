@@ -52,8 +52,10 @@ _KEY_UPDATE = (
     "used_micro = CASE WHEN quota_monthly AND (quota_period IS NULL OR quota_period <> ?) THEN ? "
     "ELSE used_micro + ? END, "
     "quota_period = CASE WHEN quota_monthly THEN ? ELSE quota_period END, "
-    "last_used_at = ?, last_used_ip = ? WHERE id = ?"
+    "last_used_at = ?, last_used_ip = ?{release} WHERE id = ?"
 )
+# The key's share of a budget reservation is released in the same statement.
+_RELEASE = ", reserved_micro = CASE WHEN reserved_micro > ? THEN reserved_micro - ? ELSE 0 END"
 _LOG_INSERT = (
     "INSERT INTO request_logs (created_at, request_id, key_id, model, endpoint, stream, status, error_code, "
     "input_tokens, output_tokens, credits_micro, latency_ms, ttfb_ms, client_ip, usage_estimated) "
@@ -76,7 +78,8 @@ class _Statements:
     def __init__(self, paramstyle: str, dialect: str):
         convert = (lambda sql: sql) if paramstyle == "qmark" else (lambda sql: sql.replace("?", "%s"))
         self.insert_log = convert(_LOG_INSERT)
-        self.update_key = convert(_KEY_UPDATE)
+        self.update_key = convert(_KEY_UPDATE.format(release=""))
+        self.update_key_releasing = convert(_KEY_UPDATE.format(release=_RELEASE))
         self.upsert_monthly = convert(_MONTHLY_UPSERT)
         # SQLite stores DateTime as text in SQLAlchemy's format; other drivers take datetime objects.
         self.timestamp = (lambda now: now.strftime("%Y-%m-%d %H:%M:%S.%f")) if dialect == "sqlite" else (
@@ -189,9 +192,15 @@ def _write(engine: Engine, items: list[tuple]) -> None:
             if record.key_id is not None:
                 month = now.strftime("%Y-%m")
                 cost = record.credits_micro
-                run(statements.update_key, (month, cost, cost, month, stamp, record.client_ip, record.key_id))
+                reserved = reservation.key_reserved_micro if reservation is not None else 0
+                if reserved:
+                    run(statements.update_key_releasing, (month, cost, cost, month, stamp, record.client_ip,
+                                                          reserved, reserved, record.key_id))
+                else:
+                    run(statements.update_key, (month, cost, cost, month, stamp, record.client_ip,
+                                                record.key_id))
                 run(statements.upsert_monthly, (
                     month, record.key_id, record.model or "", 1 if record.status >= 400 else 0,
                     record.input_tokens, record.output_tokens, cost))
             if reservation is not None:
-                reservation.settle(conn, record.credits_micro)
+                reservation.settle_org(conn, record.credits_micro)
