@@ -113,8 +113,22 @@ def ip_windows(namespace: str, client_ip: str, ip_items: tuple[RateLimitItem, ..
             for item in ip_items]
 
 
+_key_windows: dict[tuple, list[Window]] = {}
+
+
 def key_windows(namespace: str, key, now: float) -> list[Window]:
-    """The key's windows of one request: its minute, hour and month limits."""
+    """The key's windows of one request: its minute, hour and month limits. Hours and months begin on a
+    minute too, so the same list serves a key for a whole minute (callers must not change it)."""
+    cache_key = (namespace, key.id, key.rpm, key.rph, key.monthly_requests, int(now // 60))
+    windows = _key_windows.get(cache_key)
+    if windows is None:
+        if len(_key_windows) > 10000:
+            _key_windows.clear()
+        windows = _key_windows[cache_key] = _make_key_windows(namespace, key, now)
+    return windows
+
+
+def _make_key_windows(namespace: str, key, now: float) -> list[Window]:
     windows: list[Window] = []
     if key.rpm is not None:
         windows.append(_aligned(f"{namespace}:k{key.id}:m", "minute", key.rpm, 60, now))
@@ -364,6 +378,11 @@ class Decision:
     refused_limit: int = 0
     windows: tuple[Window, ...] = ()  # count_ip: the per-IP windows and their counts, for the headers
     counts: tuple[int, ...] = ()
+    now: float = 0.0
+
+    def ip_headers(self) -> dict[str, str]:
+        """count_ip's headers when it allowed the request (made only if no later step replaces them)."""
+        return rate_headers(list(self.windows), self.counts, self.now) if self.windows else self.headers
 
 
 class RequestLimiter:
@@ -391,8 +410,7 @@ class RequestLimiter:
             return Decision(True, {})
         if not outcome.allowed:
             return self._refused(windows, outcome.counts, outcome.refused, now, False, 0)
-        return Decision(True, rate_headers(windows, outcome.counts, now), windows=tuple(windows),
-                        counts=outcome.counts)
+        return Decision(True, {}, windows=tuple(windows), counts=outcome.counts, now=now)
 
     def check(self, key, client_ip: str, quota_warning: bool = False, ip: Decision | None = None) -> Decision:
         """Count the request in the key's windows and take a concurrency slot. `ip` is count_ip's decision for

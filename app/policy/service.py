@@ -44,11 +44,13 @@ class PolicyDenied(GatewayError):
 class LimitGrant:
     """Holds a concurrency slot (if any) until release(); headers() are added to the response."""
 
-    response_headers: dict[str, str] = field(default_factory=dict)
+    response_headers: dict[str, str] | None = field(default_factory=dict)  # None: limit_ip's, made on demand
     releaser: Callable[[], None] | None = field(default=None, repr=False)
     ip_decision: ratelimits.Decision | None = field(default=None, repr=False)  # limit_ip's, for step 4
 
     def headers(self) -> dict[str, str]:
+        if self.response_headers is None:
+            self.response_headers = self.ip_decision.ip_headers()
         return self.response_headers
 
     def release(self) -> None:
@@ -142,7 +144,7 @@ def limit_ip(client_ip: str) -> LimitGrant:
     decision = limiter().count_ip(client_ip)
     if not decision.allowed:
         raise _refuse(decision)
-    return LimitGrant(decision.headers, ip_decision=decision)
+    return LimitGrant(None, ip_decision=decision)
 
 
 def acquire_limits(key: KeyContext, client_ip: str, ip_grant: LimitGrant | None = None) -> LimitGrant:

@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -106,7 +107,11 @@ def org_allowance_micro() -> int | None:
 
 def default_per_ip() -> str:
     """PFORTE_RATELIMIT_PER_IP, or 60/minute when that is not a valid limit (logged)."""
-    spec = str(current_app.config.get("PFORTE_RATELIMIT_PER_IP") or FALLBACK_PER_IP)
+    return _checked_per_ip(str(current_app.config.get("PFORTE_RATELIMIT_PER_IP") or FALLBACK_PER_IP))
+
+
+@lru_cache(maxsize=8)
+def _checked_per_ip(spec: str) -> str:
     from app.policy import service as policy
 
     if not policy.valid_ip_limit(spec):
