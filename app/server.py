@@ -7,6 +7,7 @@ cancelled; their `finally` blocks settle usage before the process exits. A secon
 """
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -128,6 +129,8 @@ def serve(app: Flask, host: str | None = None, port: int | None = None) -> None:
 
     with app.app_context():
         checkpoints = start_wal_checkpoints(db.engine)  # before the first request opens a connection
+    gc.collect()
+    gc.freeze()  # what start-up made lives for ever: full collections need not walk it (shorter pauses)
     server.start()
     purge = start_daily_purge(app)  # request-log retention, once a day
     log.info("Pforte listening on http://%s:%s/", f"[{host}]" if ":" in host else host, port)
