@@ -20,6 +20,14 @@ CSP = (
 )
 
 
+# On every answer, the API's included (app.gateway.dispatch sets them on the answers it makes below Flask).
+COMMON_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    # same-origin, not no-referrer: over HTTPS the CSRF check needs the Referer of our own forms.
+    ("Referrer-Policy", "same-origin"),
+)
+
+
 class TrustedProxyScheme:
     """WSGI middleware: takes X-Forwarded-Proto (http/https) only from a PFORTE_TRUSTED_PROXIES address,
     so that behind a TLS-terminating proxy request.is_secure is true (Secure cookies, HSTS, CSRF check)."""
@@ -80,9 +88,8 @@ def install_security(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        # same-origin, not no-referrer: over HTTPS the CSRF check needs the Referer of our own forms.
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        for name, value in COMMON_HEADERS:
+            response.headers.setdefault(name, value)
         if not is_api_path(request.path):
             response.headers.setdefault("Content-Security-Policy", CSP)
             response.headers.setdefault("X-Frame-Options", "DENY")

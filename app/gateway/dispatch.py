@@ -3,8 +3,8 @@
 Flask's request handling (request context, URL matching, session and login hooks, Flask-Limiter, Babel,
 after-request hooks) cost more CPU per API call than the key check, the limits and the settlement put
 together, and the API uses none of it: the pipeline reads the WSGI environ and needs only the app context
-(configuration and database). So this WSGI middleware answers an API route (exact path and method, or
-`…/models/<id>`) itself, inside an app context; a call under an API prefix that matches no route gets its
+(configuration and database). So this WSGI middleware answers an API route (an exact path, else as
+Flask's URL map matches it) itself, inside an app context; a call under an API prefix that matches no route gets its
 JSON 404 or 405 here too, recorded in the request log like every API call. HEAD and OPTIONS (CORS
 preflights) and every admin page go on to Flask.
 """
@@ -14,13 +14,10 @@ from collections.abc import Callable
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from app.accounts.security import is_api_path
+from app.accounts.security import COMMON_HEADERS, is_api_path
 from app.gateway import pipeline
 from app.gateway.errors import method_not_allowed, unknown_url
 from app.gateway.routes import PREFIXES, ROUTES, add_api_headers
-
-# What app.accounts.security adds to API answers that Flask serves.
-SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
 
 
 class ApiDispatcher:
@@ -47,7 +44,7 @@ class ApiDispatcher:
             response = handler(environ, **args)
             headers = response.headers
             add_api_headers(headers, environ)
-            for name, value in SECURITY_HEADERS:
+            for name, value in COMMON_HEADERS:
                 headers.setdefault(name, value)
             return response(environ, start_response)
 

@@ -1,7 +1,7 @@
 """The public client API (OpenAI- and Anthropic-compatible). Routes stay thin: each hands its request to
 pipeline.run() with the endpoint's checks and answer (see pipeline.py and openai_api.py). The routes are
-answered by dispatch.ApiDispatcher below Flask; Flask serves them only for what the dispatcher passes on
-(HEAD, OPTIONS preflights, wrong methods, unknown paths).
+answered by dispatch.ApiDispatcher below Flask (unknown paths and wrong methods too); Flask serves them
+only for HEAD, and answers OPTIONS preflights with preflight() below.
 
 Paths: /v1/… and the same under /api/openai-compat/v1/ and /api/v1/; the OpenAI ones also without the
 /v1 (SDK base URLs that forgot it) and with a doubled /v1/v1. Every API response carries `x-request-id`

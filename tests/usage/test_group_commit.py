@@ -1,0 +1,33 @@
+"""Settlements that arrive together share one SQLite transaction; one bad row in a batch loses no other."""
+from __future__ import annotations
+
+import logging
+
+import gevent
+import pytest
+from sqlalchemy import text
+
+from app.extensions import db
+from app.rawsql import sqlite_connections
+from app.usage.settle import RequestRecord, settle_request
+
+
+def test_a_failing_settlement_in_a_batch_loses_none_of_the_others(app, make_key, caplog, monkeypatch):
+    # Alembic's logging set-up in the app fixture disables existing loggers; the server's does not.
+    monkeypatch.setattr(logging.getLogger("app.usage.settle"), "disabled", False)
+    caplog.set_level(logging.ERROR, logger="app.usage.settle")
+    key_id, _public_id = make_key("batch")
+    with app.app_context():
+        if sqlite_connections(db.engine) is None:
+            pytest.skip("group commit applies to file-based SQLite only")
+        records = [RequestRecord(request_id=f"batch-{n}", endpoint="chat", status=200, key_id=key_id, model="m",
+                                 input_tokens=1, output_tokens=1, credits_micro=100 + n) for n in range(5)]
+        records[2].request_id = None  # NOT NULL: this row cannot be written
+        greenlets = [gevent.spawn(settle_request, db.engine, record) for record in records]
+        gevent.joinall(greenlets, raise_error=True)
+        with db.engine.connect() as conn:
+            written = conn.execute(text("SELECT request_id FROM request_logs ORDER BY request_id")).scalars().all()
+            used = conn.execute(text("SELECT used_micro FROM api_keys WHERE id = :id"), {"id": key_id}).scalar()
+    assert written == ["batch-0", "batch-1", "batch-3", "batch-4"]
+    assert used == 100 + 101 + 103 + 104  # the key's credits equal the sum of its rows
+    assert "settling request None failed" in caplog.text
