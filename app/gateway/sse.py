@@ -1,10 +1,12 @@
 """Relaying an upstream stream to the client as Server-Sent Events (compat.md §2).
 
-The upstream is read in its own greenlet (`Pump`), so the relay can wait with a timeout: it passes
-events on as they arrive, sends `: ping` comments after PFORTE_STREAM_PING_SECONDS of silence, notices
-within half a second when the client has gone (then closes the upstream at once), and enforces the
-connection's total time limit. An upstream failure before the first event is an ordinary JSON error;
-after it, one error frame ends the stream. Usage is settled in `finally`, whatever happened.
+The relay waits for upstream events with a timeout: it passes on at once, in one write, whatever has
+arrived, sends `: ping` comments after PFORTE_STREAM_PING_SECONDS of silence, notices within half a second
+when the client has gone (then closes the upstream at once), and enforces the connection's total time
+limit. OpenAI-style upstreams are read in the request's own greenlet (`DirectSource`: their streams wait
+on the socket with a timeout); other streams are iterators, read in a greenlet of their own (`Pump`).
+An upstream failure before the first event is an ordinary JSON error; after it, one error frame ends the
+stream. Usage is settled in `finally`, whatever happened.
 
 How events are written is up to an encoder (`StreamEncoder`): OpenAI chunks here, Anthropic events in
 the messages module.
@@ -95,6 +97,61 @@ class Pump:
             log.exception("closing the upstream stream failed", extra=self.log_extra)
 
 
+class DirectSource:
+    """The same as a Pump for streams that can wait for events themselves (`poll_events`): no greenlet
+    and no queue, and a slow client slows the upstream read by itself."""
+
+    __slots__ = ("stream", "log_extra", "ended")
+
+    def __init__(self, stream: UpstreamStream, request_id: str | None = None):
+        self.stream = stream
+        self.log_extra = {"request_id": request_id}
+        self.ended = False
+
+    def take(self, timeout: float) -> list:
+        """The events available now, waiting up to `timeout` for the first; [] when the upstream was silent."""
+        if self.ended:
+            return []
+        deadline = time.perf_counter() + timeout
+        poll = self.stream.poll_events
+        try:
+            while True:
+                batch = poll(timeout)
+                if batch is not None:
+                    events, finished = batch
+                    if finished:
+                        self.ended = True
+                        events.append(END)
+                        return events
+                    if events:
+                        return events
+                timeout = deadline - time.perf_counter()
+                if batch is None or timeout <= 0:
+                    return []
+        except UpstreamError as exc:
+            log.error("the upstream stream failed",
+                      extra={**self.log_extra, "fields": {"status": exc.status, "error": exc.code}})
+            failure = GatewayError.from_upstream(exc)
+        except Exception:
+            log.exception("reading the upstream stream failed", extra=self.log_extra)
+            failure = GatewayError.from_upstream(upstream_failed())
+        self.ended = True
+        return [_Failure(failure)]
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        except Exception:
+            log.exception("closing the upstream stream failed", extra=self.log_extra)
+
+
+def event_source(stream: UpstreamStream, request_id: str | None = None) -> DirectSource | Pump:
+    """Where the relay takes a stream's events from."""
+    if getattr(stream, "pollable", False):
+        return DirectSource(stream, request_id)
+    return Pump(stream, request_id)
+
+
 class StreamEncoder:
     """Turns upstream events into bytes for the client. Subclasses record usage on `call`."""
 
@@ -151,7 +208,7 @@ class ClientWatch:
             return True
 
 
-def first_events(pump: Pump, wait: float) -> list:
+def first_events(pump: DirectSource | Pump, wait: float) -> list:
     """Wait up to `wait` seconds for the stream's first events; raise its error if it failed at once."""
     items = pump.take(wait)
     if items and isinstance(items[0], _Failure):
@@ -159,7 +216,7 @@ def first_events(pump: Pump, wait: float) -> list:
     return items
 
 
-def relay(call, pump: Pump, encoder: StreamEncoder, first: list, *, ping_seconds: float,
+def relay(call, pump: DirectSource | Pump, encoder: StreamEncoder, first: list, *, ping_seconds: float,
           total_seconds: float, client: ClientWatch, settle) -> Iterator[bytes]:
     """The response body of a stream. Settles the call when it ends, however it ends."""
     deadline = call.started + total_seconds
@@ -340,7 +397,7 @@ def open_stream(call, upstream: UpstreamStream, encoder: StreamEncoder) -> Respo
     """Step 9 for streams: wait briefly for the first events (so that an immediate failure is a plain JSON
     error with its status), then answer 200 with a body that relays the rest and settles at its end."""
     ping = float(call.app.config.get("PFORTE_STREAM_PING_SECONDS", 15))
-    pump = Pump(upstream, call.request_id)
+    pump = event_source(upstream, call.request_id)
     try:
         first = first_events(pump, ping)
     except BaseException:

@@ -118,7 +118,10 @@ class AnthropicEventStream(OpenAIEventStream):
     """The events of an Anthropic SSE response, parsed, up to and including `message_stop`.
 
     `ping` events are dropped (the gateway keeps the client's connection alive itself); an `error` event,
-    malformed data or an end before `message_stop` raise UpstreamError."""
+    malformed data or an end before `message_stop` raise UpstreamError. Read through a pump greenlet
+    (not `poll_events`): the translation to OpenAI chunks is a generator over this iterator."""
+
+    pollable = False
 
     def __iter__(self):
         chunks = self._chunks()
@@ -136,7 +139,7 @@ class AnthropicEventStream(OpenAIEventStream):
                     raise stream_failure(error.get("type"), scrub(self._target, str(error.get("message"))))
                 yield event
                 if kind == "message_stop":
-                    self._drain(chunks)
+                    self._complete = True
                     return
         except ReadTimeoutError:
             raise upstream_timeout() from None

@@ -64,9 +64,17 @@ class UpstreamStream:
     """An open upstream stream: iterate for events (dict or raw `data:` bytes); close() ends it early.
 
     Iteration ends after the last event; the `[DONE]` sentinel is not passed on (the gateway writes its
-    own). Errors while iterating are raised as UpstreamError."""
+    own). Errors while iterating are raised as UpstreamError. A stream that is `pollable` can also wait
+    for events itself, with a timeout (`poll_events`), so the relay needs no greenlet to read it."""
+
+    pollable = False
 
     def __iter__(self) -> Iterator[dict | bytes]:
+        raise NotImplementedError
+
+    def poll_events(self, timeout: float) -> tuple[list, bool] | None:
+        """The events that arrived within `timeout` seconds and whether the stream has ended (None when
+        nothing arrived); only for `pollable` streams."""
         raise NotImplementedError
 
     def close(self) -> None:

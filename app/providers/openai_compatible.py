@@ -6,13 +6,13 @@ Streams are relayed as raw `data:` payloads without decoding them (see UpstreamS
 from __future__ import annotations
 
 import json
+import time
 
-import gevent
 from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 
 from app.catalog.entries import UpstreamTarget
 from app.providers.base import Provider, UpstreamError, UpstreamStream, upstream_failed, upstream_timeout
-from app.providers.sse_reader import iter_sse
+from app.providers.sse_reader import SseParser
 from app.providers.transport import HttpTransport, Response, _abort, scrub
 
 PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
@@ -46,11 +46,18 @@ class OpenAICompatibleProvider(Provider):
 
 
 class OpenAIEventStream(UpstreamStream):
-    """The `data:` payloads of an OpenAI-style SSE response, as raw bytes, up to (not including) [DONE]."""
+    """The `data:` payloads of an OpenAI-style SSE response, as raw bytes, up to (not including) [DONE].
+
+    Read in the relay's own greenlet through `poll_events`, which waits with a timeout and loses nothing
+    when it runs out; iterating reads the same way without a timeout of its own."""
+
+    pollable = True
 
     def __init__(self, response: Response, target: UpstreamTarget):
         self._response = response
         self._target = target
+        self._parser = SseParser()
+        self._failure: UpstreamError | None = None
         self._complete = False
         self._closed = False
 
@@ -58,31 +65,65 @@ class OpenAIEventStream(UpstreamStream):
         return self._response.iter_chunks()
 
     def __iter__(self):
-        chunks = self._chunks()
+        while True:
+            batch = self.poll_events(self._target.read_timeout)
+            if batch is None:
+                raise upstream_timeout()
+            events, finished = batch
+            yield from events
+            if finished:
+                return
+
+    def poll_events(self, timeout: float) -> tuple[list[bytes], bool] | None:
+        """The payloads that arrived within `timeout` seconds and whether the stream has ended; None
+        when nothing arrived. Raises UpstreamError, after the payloads that came before the failure."""
+        if self._failure is not None:
+            raise self._failure
         try:
-            for _event, data in iter_sse(chunks):
-                if data.startswith(b"[DONE]"):
-                    self._drain(chunks)
-                    return
-                if data.startswith(b'{"error"'):
-                    raise self._stream_error(data)
-                if data[:1] != b"{" or data[-1:] != b"}":  # a cheap check that catches cut-off chunks
-                    data = data.strip()
-                    if data[:1] != b"{" or data[-1:] != b"}":
-                        raise upstream_failed("The upstream model server sent a malformed stream chunk.")
-                yield data
-            self._complete = True
+            data = self._response.poll(timeout)
         except ReadTimeoutError:
             raise upstream_timeout() from None
         except (ProtocolError, HTTPError, OSError):
             raise upstream_failed("The upstream model server broke off the stream.") from None
-
-    def _drain(self, chunks) -> None:
-        """Read the end of the body (normally already here) so the connection can be reused."""
-        with gevent.Timeout(DRAIN_SECONDS, False):
-            for _ in chunks:
-                pass
+        if data is None:
+            return None
+        ended = self._response.done
+        events = self._parser.feed(data) if data else []
+        if ended:
+            events += self._parser.close()
+        payloads = []
+        for _event, payload in events:
+            if payload.startswith(b"[DONE]"):
+                self._complete = True
+                return payloads, True
+            failure = None
+            if payload.startswith(b'{"error"'):
+                failure = self._stream_error(payload)
+            elif payload[:1] != b"{" or payload[-1:] != b"}":  # a cheap check that catches cut-off chunks
+                payload = payload.strip()
+                if payload[:1] != b"{" or payload[-1:] != b"}":
+                    failure = upstream_failed("The upstream model server sent a malformed stream chunk.")
+            if failure is not None:
+                if not payloads:
+                    raise failure
+                self._failure = failure  # the events before it go out first
+                return payloads, False
+            payloads.append(payload)
+        if ended:
             self._complete = True
+        return payloads, ended
+
+    def _drain(self) -> None:
+        """Read the end of the body after [DONE] (normally already here) so the connection can be reused."""
+        deadline = time.monotonic() + DRAIN_SECONDS
+        response = self._response
+        try:
+            while not response.done:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or response.poll(remaining) is None:
+                    return
+        except (ProtocolError, HTTPError, OSError):
+            return
 
     def _stream_error(self, data: bytes) -> UpstreamError:
         try:
@@ -97,6 +138,7 @@ class OpenAIEventStream(UpstreamStream):
             return
         self._closed = True
         if self._complete:
+            self._drain()
             self._response.release_conn()
         else:
             _abort(self._response)

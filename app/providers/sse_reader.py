@@ -7,18 +7,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+Event = tuple[bytes | None, bytes]
 
-def iter_sse(chunks: Iterable[bytes]) -> Iterator[tuple[bytes | None, bytes]]:
-    """Yield (event name or None, data) for every event that has a `data:` field."""
-    buffer = b""
-    for chunk in chunks:
-        if not chunk:
-            continue
-        buffer = buffer + chunk if buffer else chunk
+
+class SseParser:
+    """Incremental: `feed` takes bytes as they arrive and returns the events completed by them."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self):
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        """The (event name or None, data) of every event with a `data:` field completed by `chunk`."""
+        buffer = self._buffer + chunk if self._buffer else chunk
         if b"\r" in buffer:
             if buffer.endswith(b"\r"):  # the \n of a CRLF may still be on its way
-                continue
+                self._buffer = buffer
+                return []
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        events = []
         start = 0
         while True:
             end = buffer.find(b"\n\n", start)
@@ -27,15 +35,29 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[tuple[bytes | None, bytes]]:
             event = parse_block(buffer[start:end])
             start = end + 2
             if event is not None:
-                yield event
-        buffer = buffer[start:]
-    if buffer.strip():
+                events.append(event)
+        self._buffer = buffer[start:] if start else buffer
+        return events
+
+    def close(self) -> list[Event]:
+        """The last event when the stream ended without a blank line after it."""
+        buffer, self._buffer = self._buffer, b""
+        if not buffer.strip():
+            return []
         event = parse_block(buffer.replace(b"\r\n", b"\n").strip(b"\n"))
-        if event is not None:
-            yield event
+        return [event] if event is not None else []
 
 
-def parse_block(block: bytes) -> tuple[bytes | None, bytes] | None:
+def iter_sse(chunks: Iterable[bytes]) -> Iterator[Event]:
+    """Yield (event name or None, data) for every event that has a `data:` field."""
+    parser = SseParser()
+    for chunk in chunks:
+        if chunk:
+            yield from parser.feed(chunk)
+    yield from parser.close()
+
+
+def parse_block(block: bytes) -> Event | None:
     """One event block (lines without the blank separator) → (event, data), or None without data."""
     if block.startswith(b"data: ") and b"\n" not in block:
         return None, block[6:]

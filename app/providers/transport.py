@@ -202,6 +202,80 @@ class HostPool:
             self.idle.pop().close()
 
 
+class BodyFrame:
+    """Takes the body out of raw bytes as they come: chunked, Content-Length or until the connection
+    closes. Incremental, so that a read that waits with a timeout never loses what already arrived."""
+
+    __slots__ = ("chunked", "remaining", "done", "extra", "_buffer", "_left", "_state")
+
+    def __init__(self, chunked: bool, length: int | None):
+        self.chunked = chunked
+        self.remaining = length  # bytes still to come (Content-Length); None: chunked or until close
+        self.done = length == 0
+        self.extra = False  # bytes after the end of the body: the connection cannot be reused
+        self._buffer = b""
+        self._left = 0  # bytes of the current chunk still to come
+        self._state = "size"
+
+    def feed(self, data: bytes) -> bytes:
+        """The body bytes in `data`; raises ValueError on broken framing."""
+        if self.done:
+            self.extra = self.extra or bool(data)
+            return b""
+        if not self.chunked:
+            if self.remaining is None:
+                return data
+            if len(data) >= self.remaining:
+                self.extra = len(data) > self.remaining
+                data, self.remaining, self.done = data[:self.remaining], 0, True
+                return data
+            self.remaining -= len(data)
+            return data
+        return self._feed_chunked(data)
+
+    def _feed_chunked(self, data: bytes) -> bytes:
+        buffer = self._buffer + data if self._buffer else data
+        out = []
+        pos, size = 0, len(buffer)
+        state, left = self._state, self._left
+        while pos < size:
+            if state == "data":
+                take = min(left, size - pos)
+                out.append(buffer[pos:pos + take])
+                pos += take
+                left -= take
+                if left == 0:
+                    state = "data-end"
+                continue
+            end = buffer.find(b"\n", pos)
+            if end < 0:
+                if size - pos > MAX_HEADER_LINE:
+                    raise ValueError("overlong line in a chunked body")
+                break
+            line = buffer[pos:end]
+            pos = end + 1
+            if state == "size":
+                left = int(line.split(b";", 1)[0].strip() or b"x", 16)
+                state = "data" if left else "trailer"
+            elif state == "data-end":
+                if line.strip():
+                    raise ValueError("a chunk is longer than its size")
+                state = "size"
+            elif line in (b"", b"\r"):  # the blank line after the trailers ends the body
+                self.done = True
+                self.extra = pos < size
+                break
+        self._buffer = buffer[pos:] if not self.done else b""
+        self._state, self._left = state, left
+        return b"".join(out)
+
+    def eof(self) -> None:
+        """The connection ended: fine for a body delimited by it, otherwise the body was cut off."""
+        if self.chunked or self.remaining is not None:
+            raise ValueError("the body was cut off")
+        self.done = True
+
+
 class Response:
     """An upstream response whose status and headers have been read; the body is read on demand.
 
@@ -216,33 +290,72 @@ class Response:
         self._conn: Connection | None = conn
         self._url = url
         self._reusable = reusable
-        self.chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self._head_buffer = True  # the head's reader may hold the first body bytes
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         length = headers.get("content-length")
-        if self.chunked:
-            self._remaining = None
+        if chunked:
+            length = None
         elif length is not None and length.strip().isdigit():
-            self._remaining = int(length)
+            length = int(length)
         elif status in (204, 304):
-            self._remaining = 0
+            length = 0
         else:  # delimited by the end of the connection
-            self._remaining = None
+            length = None
             self._reusable = False
-        self._done = self._remaining == 0
+        self._frame = BodyFrame(chunked, length)
         encoding = headers.get("content-encoding", "").lower()
         self._decoder = zlib.decompressobj(31 if "gzip" in encoding else 15) if encoding in (
             "gzip", "x-gzip", "deflate") else None
 
-    def iter_chunks(self):
-        """Body bytes as they arrive."""
+    @property
+    def done(self) -> bool:
+        return self._frame.done
+
+    def poll(self, timeout: float) -> bytes | None:
+        """Body bytes that arrive within `timeout` seconds (whatever is there, without waiting for more);
+        None when nothing arrived; b"" once the body has ended (`done`). A timeout loses nothing."""
+        frame = self._frame
+        if frame.done:
+            return b""
+        conn = self._conn
         try:
-            while not self._done:
-                data = self._next_piece()
-                if data:
-                    yield self._decoder.decompress(data) if self._decoder else data
-        except TimeoutError:
-            raise ReadTimeoutError(None, self._url, "Read timed out.") from None
+            if self._head_buffer:
+                self._head_buffer = False
+                conn.sock.settimeout(0.0)  # read1 returns the buffered bytes, or tries the socket once
+                try:
+                    raw = conn.reader.read1(65536)
+                except (BlockingIOError, ssl.SSLWantReadError):  # nothing buffered, nothing more yet
+                    raw = b""
+                finally:
+                    conn.sock.settimeout(self._pool.read_timeout)
+                if not raw:
+                    return self.poll(timeout)
+            else:
+                conn.sock.settimeout(timeout)
+                try:
+                    raw = conn.sock.recv(65536)
+                except TimeoutError:
+                    return None
+                finally:
+                    conn.sock.settimeout(self._pool.read_timeout)
+                if not raw:
+                    frame.eof()
+                    return b""
+            data = frame.feed(raw)
         except (OSError, ValueError) as exc:
             raise ProtocolError("The upstream connection broke.", exc) from None
+        if frame.extra:
+            self._reusable = False
+        return self._decoder.decompress(data) if self._decoder and data else data
+
+    def iter_chunks(self):
+        """Body bytes as they arrive; a silence longer than the read timeout raises ReadTimeoutError."""
+        while not self._frame.done:
+            data = self.poll(self._pool.read_timeout)
+            if data is None:
+                raise ReadTimeoutError(None, self._url, "Read timed out.")
+            if data:
+                yield data
 
     def read(self, limit: int | None = None) -> bytes:
         """The whole body (or its first `limit` bytes)."""
@@ -254,40 +367,12 @@ class Response:
                 break
         return b"".join(parts)[:limit] if limit is not None else b"".join(parts)
 
-    def _next_piece(self) -> bytes:
-        reader = self._conn.reader
-        if self.chunked:
-            line = reader.readline(MAX_HEADER_LINE)
-            if not line.endswith(b"\n"):
-                raise ValueError("cut off inside a chunked body")
-            size = int(line.split(b";", 1)[0].strip() or b"x", 16)
-            if size == 0:
-                while reader.readline(MAX_HEADER_LINE) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                self._done = True
-                return b""
-            data = reader.read(size)
-            if len(data) < size or reader.read(2) not in (b"\r\n", b"\n"):
-                raise ValueError("cut off inside a chunk")
-            return data
-        if self._remaining is None:  # until the connection ends
-            data = reader.read1(65536)
-            if not data:
-                self._done = True
-            return data
-        data = reader.read1(min(self._remaining, 65536))
-        if not data:
-            raise ValueError("cut off before Content-Length")
-        self._remaining -= len(data)
-        self._done = self._remaining == 0
-        return data
-
     def release_conn(self) -> None:
         """Give the connection back: to the pool when the body was read to its end, else closed."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if self._done and self._reusable:
+        if self._frame.done and self._reusable:
             self._pool.checkin(conn)
         else:
             conn.close()
