@@ -17,6 +17,8 @@ import time
 from flask import Flask
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from app.request_headers import parse_request_headers
+
 log = logging.getLogger("pforte.server")
 
 # Handlers cancelled after the grace period get this long to run their clean-up (usage settlement).
@@ -27,6 +29,7 @@ class DrainingHandler(WSGIHandler):
     """Knows whether it waits for the next request on a kept-alive connection, so shutdown can close it."""
 
     idle = False
+    MessageClass = staticmethod(parse_request_headers)  # pywsgi's own goes through the email package
 
     def handle(self):
         # pywsgi writes a response's head and body (and each streamed event) separately; with Nagle's

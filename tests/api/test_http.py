@@ -1,6 +1,9 @@
 """HTTP details: credential headers, path aliases, CORS preflight, x-request-id everywhere."""
 from __future__ import annotations
 
+import json
+import socket
+
 import pytest
 import requests
 
@@ -137,3 +140,34 @@ def test_documents_that_share_the_api_prefix_still_reach_flask(gateway):
     assert spec.status_code == 200 and spec.json()["openapi"].startswith("3.")
     doubled = requests.get(f"{gateway.url}/v1//models", timeout=5, allow_redirects=False)
     assert doubled.status_code == 308 and doubled.headers["Location"].endswith("/v1/models")
+
+
+def raw_exchange(gateway, request: bytes) -> bytes:
+    """Send raw bytes to `pforte serve` and read the answer's head (the server closes or answers in time)."""
+    with socket.create_connection(("127.0.0.1", gateway.server.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+        return answer
+
+
+def test_folded_and_repeated_request_headers_reach_the_gateway(gateway):
+    body = json.dumps(CHAT).encode()
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: pforte\r\nContent-Type: application/json\r\n"
+               b"Authorization: Bearer " + gateway.key.encode() + b"\r\nX-Folded: first part\r\n second part\r\n"
+               b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body
+    assert raw_exchange(gateway, request).startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize("headers", [
+    b"X-Long: " + b"a" * 70000 + b"\r\n",
+    b"".join(b"X-Many-%d: v\r\n" % i for i in range(101)),
+    b"this line has no colon\r\n",
+])
+def test_malformed_request_heads_are_refused_with_400(gateway, headers):
+    request = b"GET /v1/models HTTP/1.1\r\nHost: pforte\r\n" + headers + b"\r\n"
+    assert raw_exchange(gateway, request).startswith(b"HTTP/1.1 400 ")
