@@ -12,8 +12,9 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
-import gevent
+from gevent import get_hub
 from gevent.event import Event
+from gevent.hub import Waiter
 from sqlalchemy.engine import Engine
 
 from app.database import utcnow
@@ -113,10 +114,14 @@ def settle_request(engine: Engine, record: RequestRecord, reservation=None, gran
 class GroupCommit:
     """Group commit for one OS thread's greenlets on SQLite. A commit costs about three times the three
     statements of a settlement (it writes every changed page to the write-ahead log), so the first
-    greenlet to settle lets the others run once (gevent.sleep(0)); whatever settlements arrived meanwhile
-    are written with its own in one transaction, and their greenlets wait for that commit. Alone, a
-    settlement is written at once. (SQLite only: its transactions lock the whole database, so batches
-    cannot deadlock with each other as row locks on other databases could.)"""
+    greenlet to settle waits until the event loop has nothing else to do (or at most MAX_WAIT_SECONDS);
+    whatever settlements arrived meanwhile are written with its own in one transaction, and their
+    greenlets wait for that commit. Under load the bookkeeping thus comes after every pending request's
+    next step (a new request's first byte is not kept waiting behind commits) and batches grow; on an
+    idle process the wait is one turn of the loop. (SQLite only: its transactions lock the whole
+    database, so batches cannot deadlock with each other as row locks on other databases could.)"""
+
+    MAX_WAIT_SECONDS = 0.05
 
     _groups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -146,7 +151,7 @@ class GroupCommit:
             return
         self.leading = True
         try:
-            gevent.sleep(0)  # the other greenlets run once; those that settle meanwhile join this batch
+            wait_until_idle(self.MAX_WAIT_SECONDS)  # those that settle meanwhile join this batch
         finally:
             try:
                 while self.pending:
@@ -158,6 +163,26 @@ class GroupCommit:
                         committed.set()
             finally:
                 self.leading = False
+
+
+def wait_until_idle(max_seconds: float) -> None:
+    """Let every other greenlet that can run go first: return when the event loop has no other event
+    pending (libev's idle watcher, at the lowest priority), or after max_seconds."""
+    hub = get_hub()
+    waiter = Waiter(hub)
+    idle = hub.loop.idle()
+    if hasattr(idle, "priority"):  # libev; libuv has no priorities
+        idle.priority = -2  # EV_MINPRI: only when nothing of any priority is pending
+    timer = hub.loop.timer(max_seconds)
+    idle.start(waiter.switch, None)
+    timer.start(waiter.switch, None)
+    try:
+        waiter.get()
+    finally:
+        idle.stop()
+        timer.stop()
+        idle.close()
+        timer.close()
 
 
 def _write_batch(engine: Engine, batch: list[tuple]) -> None:
