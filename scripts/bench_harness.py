@@ -483,6 +483,44 @@ def stream_load(port: int, path: str, key: str, body: dict, *, concurrency: int,
     return asyncio.run(main())
 
 
+def paced_stream_load(port: int, path: str, key: str, body: dict, *, rate: float, concurrency: int,
+                      seconds: float, timeout: float = 30.0) -> StreamRun:
+    """Streams started at a fixed rate (open loop) over at most `concurrency` kept-alive connections.
+    Times count from each stream's scheduled start, so waiting for a free connection is included."""
+    data = request_bytes(port, path, key, body)
+
+    async def main() -> StreamRun:
+        run = StreamRun()
+        idle: list[HttpConnection] = []
+        free = asyncio.Semaphore(concurrency)
+        started = time.perf_counter()
+
+        async def one(scheduled: float) -> None:
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            async with free:
+                connection = idle.pop() if idle else None
+                try:
+                    if connection is None or connection.lost or not connection.keep_alive:
+                        connection = await _connect(port)
+                    future = connection.send(data)
+                    connection.exchange.started = scheduled
+                    run.record(await asyncio.wait_for(future, timeout))
+                    idle.append(connection)
+                except (TimeoutError, OSError, StreamError) as exc:
+                    run.error(type(exc).__name__)
+                    if connection is not None and connection.transport is not None:
+                        connection.transport.close()
+
+        count = int(rate * seconds)
+        await asyncio.gather(*(one(started + i / rate) for i in range(count)))
+        run.seconds = time.perf_counter() - started
+        for connection in idle:
+            connection.transport.close()
+        return run
+
+    return asyncio.run(main())
+
+
 def hold_streams(port: int, path: str, key: str, body: dict, *, count: int, ramp_seconds: float,
                  timeout: float, on_tick=None) -> StreamRun:
     """Open `count` long streams, spread over ramp_seconds, and wait for them all; peak_open counts the

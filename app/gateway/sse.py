@@ -288,6 +288,7 @@ class OpenAIStreamEncoder(StreamEncoder):
         self.include_usage = include_usage
         self.usage_sent = False
         self.head: dict | None = None  # id, object, created of the first chunk, for a usage chunk of our own
+        self.first_raw: bytes | None = None  # the first raw chunk, parsed for `head` only when needed
         public = json.dumps(public_model).encode()
         upstream = json.dumps(upstream_model).encode()
         self.same_model = public == upstream
@@ -295,8 +296,10 @@ class OpenAIStreamEncoder(StreamEncoder):
                              (b'"model": ' + upstream, b'"model": ' + public))
 
     def encode(self, event: dict | bytes) -> bytes:
-        if isinstance(event, dict) or self.head is None:
-            return self._encode_dict(event if isinstance(event, dict) else chunk_dict(event))
+        if isinstance(event, dict):
+            return self._encode_dict(event)
+        if self.first_raw is None:
+            self.first_raw = event
         if b'"usage":{' in event or b'"usage": {' in event:
             return self._encode_dict(chunk_dict(event))
         if _carries_text(event):
@@ -342,6 +345,10 @@ class OpenAIStreamEncoder(StreamEncoder):
         call = self.call
         usage = call.usage or Usage(estimate_prompt_tokens(call.body), call.output_estimate, estimated=True)
         call.usage = usage
+        if self.head is None and self.first_raw is not None:
+            first = chunk_dict(self.first_raw)
+            if isinstance(first, dict):
+                self.head = {k: first[k] for k in ("id", "object", "created") if k in first}
         head = self.head or {"id": "chatcmpl-" + call.request_id, "object": "chat.completion.chunk",
                              "created": int(time.time())}
         chunk = {**head, "model": self.public_model, "choices": [], "usage": usage_object(usage)}
