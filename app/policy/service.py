@@ -24,7 +24,7 @@ from app.gateway.errors import GatewayError
 from app.keys.context import KeyContext
 from app.policy import budget, ip_allow, ratelimits
 from app.policy.scopes import SCOPES, scope_allows
-from app.rawsql import RawTransaction
+from app.rawsql import GroupWriter, RawTransaction, next_turn
 from app.settings import service as settings
 
 __all__ = ["SCOPES", "PolicyDenied", "LimitGrant", "Reservation", "limit_ip", "check_ip", "acquire_limits",
@@ -211,10 +211,18 @@ def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: i
     outputs = model.max_output_tokens if max_output_tokens is None else max_output_tokens
     worst = budget.worst_case_micro(prompt_tokens_estimate, outputs, model.input_price, model.output_price)
     period = ratelimits.month_of(time.time())[0]
+
+    def reserve(conn) -> tuple[int, int]:
+        return (budget.reserve_key(conn, key, worst, period) if key.quota_micro is not None else 0,
+                budget.reserve_org(conn, allowance, worst, period) if allowance is not None else 0)
+
     try:
-        with RawTransaction(db.engine) as conn:
-            key_reserved = budget.reserve_key(conn, key, worst, period) if key.quota_micro is not None else 0
-            org_reserved = budget.reserve_org(conn, allowance, worst, period) if allowance is not None else 0
+        group = GroupWriter.for_engine(db.engine, "reserve", next_turn)
+        if group is None:
+            with RawTransaction(db.engine) as conn:
+                key_reserved, org_reserved = reserve(conn)
+        else:  # requests reserving in the same turn of the loop share one commit
+            key_reserved, org_reserved = group.run(reserve)
     except budget.BudgetExhausted as exc:
         which = "key_monthly" if exc.which == "key" and key.quota_monthly else exc.which
         raise PolicyDenied(402, "insufficient_quota", "insufficient_quota", _EXHAUSTED[which],

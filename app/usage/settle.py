@@ -8,17 +8,13 @@ never raises: a failure is logged and the client's answer stands.
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
-from gevent import get_hub
-from gevent.event import Event
-from gevent.hub import Waiter
 from sqlalchemy.engine import Engine
 
 from app.database import utcnow
-from app.rawsql import RawTransaction, sqlite_connections, thread_id
+from app.rawsql import GroupWriter, RawTransaction, until_idle
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +84,25 @@ class _Statements:
 
 
 _statements: dict[tuple, _Statements] = {}
+BATCH_WAIT_SECONDS = 0.05
+_wait_for_idle = until_idle(BATCH_WAIT_SECONDS)
 
 
 def settle_request(engine: Engine, record: RequestRecord, reservation=None, grant=None,
                    now: datetime | None = None) -> None:
     """Write everything for one request, then release the concurrency slot. Returns once it is committed.
-    On SQLite, requests that settle at the same moment share one transaction (see GroupCommit)."""
+    On SQLite, requests that settle at about the same moment share one transaction (app.rawsql.GroupWriter);
+    their batch is written when the event loop has nothing else to do, or after at most BATCH_WAIT_SECONDS:
+    under load the bookkeeping comes after every pending request's next step (a new request's first byte
+    is not kept waiting behind commits) and batches grow; on an idle process it is one turn of the loop."""
     try:
         item = (record, reservation, now or utcnow())
-        group = GroupCommit.for_engine(engine)
+        group = GroupWriter.for_engine(engine, "settle", _wait_for_idle)
         if group is None:
-            _write(engine, [item])
+            with RawTransaction(engine) as conn:
+                _write(conn, item)
         else:
-            group.submit(item)
+            group.run(lambda conn: _write(conn, item))
     except Exception:
         log.exception("settling request %s failed", record.request_id)
     finally:
@@ -111,121 +113,33 @@ def settle_request(engine: Engine, record: RequestRecord, reservation=None, gran
                 log.exception("releasing the limits of request %s failed", record.request_id)
 
 
-class GroupCommit:
-    """Group commit for one OS thread's greenlets on SQLite. A commit costs about three times the three
-    statements of a settlement (it writes every changed page to the write-ahead log), so the first
-    greenlet to settle waits until the event loop has nothing else to do (or at most MAX_WAIT_SECONDS);
-    whatever settlements arrived meanwhile are written with its own in one transaction, and their
-    greenlets wait for that commit. Under load the bookkeeping thus comes after every pending request's
-    next step (a new request's first byte is not kept waiting behind commits) and batches grow; on an
-    idle process the wait is one turn of the loop. (SQLite only: its transactions lock the whole
-    database, so batches cannot deadlock with each other as row locks on other databases could.)"""
-
-    MAX_WAIT_SECONDS = 0.05
-
-    _groups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-        self.pending: list[tuple] = []
-        self.committed = Event()  # set when the batch now being gathered is committed
-        self.leading = False
-
-    @classmethod
-    def for_engine(cls, engine: Engine) -> GroupCommit | None:
-        threads = cls._groups.get(engine)
-        if threads is None:
-            threads = cls._groups[engine] = {} if sqlite_connections(engine) is not None else None
-        if threads is None:
-            return None
-        thread = thread_id()
-        group = threads.get(thread)
-        if group is None:
-            group = threads[thread] = cls(engine)
-        return group
-
-    def submit(self, item: tuple) -> None:
-        self.pending.append(item)
-        if self.leading:
-            self.committed.wait()
-            return
-        self.leading = True
-        try:
-            wait_until_idle(self.MAX_WAIT_SECONDS)  # those that settle meanwhile join this batch
-        finally:
-            try:
-                while self.pending:
-                    batch, self.pending = self.pending, []
-                    committed, self.committed = self.committed, Event()
-                    try:
-                        _write_batch(self.engine, batch)
-                    finally:
-                        committed.set()
-            finally:
-                self.leading = False
-
-
-def wait_until_idle(max_seconds: float) -> None:
-    """Let every other greenlet that can run go first: return when the event loop has no other event
-    pending (libev's idle watcher, at the lowest priority), or after max_seconds."""
-    hub = get_hub()
-    waiter = Waiter(hub)
-    idle = hub.loop.idle()
-    if hasattr(idle, "priority"):  # libev; libuv has no priorities
-        idle.priority = -2  # EV_MINPRI: only when nothing of any priority is pending
-    timer = hub.loop.timer(max_seconds)
-    idle.start(waiter.switch, None)
-    timer.start(waiter.switch, None)
-    try:
-        waiter.get()
-    finally:
-        idle.stop()
-        timer.stop()
-        idle.close()
-        timer.close()
-
-
-def _write_batch(engine: Engine, batch: list[tuple]) -> None:
-    """One transaction for the batch; should it fail, one per settlement (so one bad row loses nothing else)."""
-    try:
-        _write(engine, batch)
-    except Exception:
-        if len(batch) == 1:
-            raise
-        for item in batch:
-            try:
-                _write(engine, [item])
-            except Exception:
-                log.exception("settling request %s failed", item[0].request_id)
-
-
-def _write(engine: Engine, items: list[tuple]) -> None:
-    dialect = engine.dialect
+def _write(conn: RawTransaction, item: tuple) -> None:
+    """The settlement's statements inside the caller's transaction."""
+    dialect = conn.engine.dialect
     statements = _statements.get((dialect.name, dialect.paramstyle))
     if statements is None:
         statements = _statements.setdefault((dialect.name, dialect.paramstyle),
                                             _Statements(dialect.paramstyle, dialect.name))
-    with RawTransaction(engine) as conn:
-        run = conn.execute_sql
-        for record, reservation, now in items:
-            stamp = statements.timestamp(now)
-            run(statements.insert_log, (
-                stamp, record.request_id, record.key_id, record.model, record.endpoint, record.stream,
-                record.status, record.error_code, record.input_tokens, record.output_tokens,
-                record.credits_micro, record.latency_ms, record.ttfb_ms, record.client_ip,
-                record.usage_estimated))
-            if record.key_id is not None:
-                month = now.strftime("%Y-%m")
-                cost = record.credits_micro
-                reserved = reservation.key_reserved_micro if reservation is not None else 0
-                if reserved:
-                    run(statements.update_key_releasing, (month, cost, cost, month, stamp, record.client_ip,
-                                                          reserved, reserved, record.key_id))
-                else:
-                    run(statements.update_key, (month, cost, cost, month, stamp, record.client_ip,
-                                                record.key_id))
-                run(statements.upsert_monthly, (
-                    month, record.key_id, record.model or "", 1 if record.status >= 400 else 0,
-                    record.input_tokens, record.output_tokens, cost))
-            if reservation is not None:
-                reservation.settle_org(conn, record.credits_micro)
+    run = conn.execute_sql
+    record, reservation, now = item
+    stamp = statements.timestamp(now)
+    run(statements.insert_log, (
+        stamp, record.request_id, record.key_id, record.model, record.endpoint, record.stream,
+        record.status, record.error_code, record.input_tokens, record.output_tokens,
+        record.credits_micro, record.latency_ms, record.ttfb_ms, record.client_ip,
+        record.usage_estimated))
+    if record.key_id is not None:
+        month = now.strftime("%Y-%m")
+        cost = record.credits_micro
+        reserved = reservation.key_reserved_micro if reservation is not None else 0
+        if reserved:
+            run(statements.update_key_releasing, (month, cost, cost, month, stamp, record.client_ip,
+                                                  reserved, reserved, record.key_id))
+        else:
+            run(statements.update_key, (month, cost, cost, month, stamp, record.client_ip,
+                                        record.key_id))
+        run(statements.upsert_monthly, (
+            month, record.key_id, record.model or "", 1 if record.status >= 400 else 0,
+            record.input_tokens, record.output_tokens, cost))
+    if reservation is not None:
+        reservation.settle_org(conn, record.credits_micro)

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from app.extensions import db
-from app.rawsql import sqlite_connections
-from app.usage.settle import RequestRecord, settle_request, wait_until_idle
+from app.rawsql import sqlite_connections, wait_until_idle
+from app.usage.settle import RequestRecord, settle_request
 
 
 def test_a_failing_settlement_in_a_batch_loses_none_of_the_others(app, make_key, caplog, monkeypatch):
