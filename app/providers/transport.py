@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import ssl
+import time
 import zlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -291,6 +292,7 @@ class Response:
         self._url = url
         self._reusable = reusable
         self._head_buffer = True  # the head's reader may hold the first body bytes
+        self._last_data = time.monotonic()  # for the read timeout: the longest silence between bytes
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         length = headers.get("content-length")
         if chunked:
@@ -313,7 +315,8 @@ class Response:
 
     def poll(self, timeout: float) -> bytes | None:
         """Body bytes that arrive within `timeout` seconds (whatever is there, without waiting for more);
-        None when nothing arrived; b"" once the body has ended (`done`). A timeout loses nothing."""
+        None when nothing arrived; b"" once the body has ended (`done`). A timeout loses nothing; a silence
+        of the connection's read timeout raises ReadTimeoutError."""
         frame = self._frame
         if frame.done:
             return b""
@@ -331,13 +334,18 @@ class Response:
                 if not raw:
                     return self.poll(timeout)
             else:
-                conn.sock.settimeout(timeout)
+                read_timeout = self._pool.read_timeout
+                silent = time.monotonic() - self._last_data
+                conn.sock.settimeout(max(0.001, min(timeout, read_timeout - silent)))  # 0 would not wait
                 try:
                     raw = conn.sock.recv(65536)
                 except TimeoutError:
+                    if time.monotonic() - self._last_data >= read_timeout:
+                        raise ReadTimeoutError(None, self._url, "Read timed out.") from None
                     return None
                 finally:
-                    conn.sock.settimeout(self._pool.read_timeout)
+                    conn.sock.settimeout(read_timeout)
+                self._last_data = time.monotonic()
                 if not raw:
                     frame.eof()
                     return b""

@@ -78,3 +78,9 @@ def total_limited_fixture(gateway):
     add_model(gateway, "total-test", f"{gateway.upstream.url}/v1", "--connect-timeout", "1", "--read-timeout", "1",
               "--timeout", "2")
     return "total-test"
+
+
+@pytest.fixture(scope="session", name="read_limited")
+def read_limited_fixture(gateway):
+    add_model(gateway, "read-test", f"{gateway.upstream.url}/v1", "--read-timeout", "1", "--timeout", "30")
+    return "read-test"
