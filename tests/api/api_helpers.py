@@ -32,6 +32,17 @@ def raw_post(base_url: str, path: str, body: dict, key: str, headers: dict | Non
     return conn, conn.getresponse()
 
 
+def timed_stream(gateway, model: str, content: str):
+    """A streamed chat request read to its end with raw HTTP: (response, data payloads, seconds taken)."""
+    started = time.monotonic()
+    conn, response = raw_post(gateway.url, "/v1/chat/completions",
+                              {"model": model, "stream": True, "messages": user(content)}, gateway.key)
+    assert response.status == 200
+    body = response.read()
+    conn.close()
+    return response, sse_data(body), time.monotonic() - started
+
+
 def sse_data(raw: bytes) -> list[bytes]:
     """The data payloads of an SSE body (comments skipped)."""
     events = []

@@ -4,22 +4,14 @@ shorter than it are fine. (read-test: read 1 s, total 30 s.)"""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
-from api_helpers import raw_post, sse_data, user, wait_for
+from api_helpers import timed_stream, wait_for
 from upstream_variants import read_limited_fixture  # noqa: F401
 
 
 def stream(gateway, model: str, directive: str):
-    started = time.monotonic()
-    conn, response = raw_post(gateway.url, "/v1/chat/completions",
-                              {"model": model, "stream": True,
-                               "messages": user(f"[fake {directive}] {uuid.uuid4().hex}")}, gateway.key)
-    assert response.status == 200
-    body = response.read()
-    conn.close()
-    return response, sse_data(body), time.monotonic() - started
+    return timed_stream(gateway, model, f"[fake {directive}] {uuid.uuid4().hex}")
 
 
 def test_an_upstream_silent_past_the_read_timeout_ends_the_stream_with_an_error_frame(gateway, read_limited):

@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 
-from api_helpers import raw_post, sse_data, user, wait_for
+from api_helpers import timed_stream, user, wait_for
 from upstream_variants import total_limited_fixture  # noqa: F401
 
 TOTAL = 2.0
@@ -16,16 +16,8 @@ TOTAL = 2.0
 def test_a_trickling_stream_ends_with_an_error_frame_at_the_total_limit(gateway, total_limited):
     marker = uuid.uuid4().hex
     closed_before = gateway.upstream_stats()["closed_by_client"]
-    started = time.monotonic()
-    conn, response = raw_post(gateway.url, "/v1/chat/completions",
-                              {"model": total_limited, "stream": True,
-                               "messages": user(f"[fake chunks=40 chunk_delay=0.25] {marker}")}, gateway.key)
-    assert response.status == 200
-    body = response.read()
-    elapsed = time.monotonic() - started
-    conn.close()
+    response, events, elapsed = timed_stream(gateway, total_limited, f"[fake chunks=40 chunk_delay=0.25] {marker}")
     assert TOTAL <= elapsed < TOTAL + 2.5
-    events = sse_data(body)
     assert b"[DONE]" not in events
     chunks = [json.loads(event) for event in events]
     assert len(chunks) >= 3 and all("choices" in chunk for chunk in chunks[:-1])  # content came through
