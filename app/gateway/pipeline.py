@@ -331,10 +331,13 @@ def run(environ: dict, endpoint: str, answer: Callable[[Call], Response], *,
     finally:
         if not call.handed_off:
             settle(call)
+    headers = response.headers
     if call.grant is not None:
+        present = {name.lower() for name, _value in headers}  # one pass (setdefault scans per header)
         for name, value in call.grant.headers().items():
-            response.headers.setdefault(name, value)
-    response.headers["x-request-id"] = call.request_id
+            if name.lower() not in present:
+                headers.add(name, value)
+    headers["x-request-id"] = call.request_id
     return response
 
 
