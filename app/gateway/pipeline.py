@@ -84,7 +84,14 @@ def new_request_id() -> str:
     return f"req_{random.getrandbits(96):024x}"
 
 
+class _InFlight:
+    """API calls of this process begun and not yet settled (whether a commit is worth sharing)."""
+
+    count = 0
+
+
 def begin(environ: dict, endpoint: str) -> Call:
+    _InFlight.count += 1
     app = current_app._get_current_object()
     call = Call(endpoint=endpoint, request_id=new_request_id(), started=time.perf_counter(), app=app,
                 environ=environ)
@@ -215,7 +222,8 @@ def reserve_budget(call: Call) -> None:
     max_output = body.get("max_completion_tokens") or body.get("max_tokens")
     if not isinstance(max_output, int) or isinstance(max_output, bool):
         max_output = None
-    call.reservation = policy.reserve_budget(call.key, call.model, call.body_size // 4 + 1, max_output)
+    call.reservation = policy.reserve_budget(call.key, call.model, call.body_size // 4 + 1, max_output,
+                                             share_commit=_InFlight.count > 1)
     if call.reservation.output_cap and call.endpoint in ("chat", "completions"):
         body[_cap_field(call)] = call.reservation.output_cap
 
@@ -257,6 +265,7 @@ def settle(call: Call) -> None:
     if call.settled:
         return
     call.settled = True
+    _InFlight.count -= 1
     usage = call.usage
     if usage is None and call.forwarded and (call.status < 400 or call.first_byte):
         usage = Usage(estimate_prompt_tokens(call.body), call.output_estimate, estimated=True)

@@ -198,13 +198,15 @@ _EXHAUSTED = {
 
 
 def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: int,
-                   max_output_tokens: int | None) -> Reservation:
+                   max_output_tokens: int | None, share_commit: bool = False) -> Reservation:
     """Step 7: reserve the worst case (402 insufficient_quota when the key quota or the organisation
     allowance cannot cover it). The worst case is the prompt estimate plus max_output_tokens (the model's
     max_output_tokens when None) at the model's prices; with a small remainder the reservation is capped at
     what remains (see budget.py). No database write when neither the key nor the organisation is limited.
     When a budget applies and the client set no cap, Reservation.output_cap is the model's max_output_tokens:
-    the gateway must send it upstream, or a long answer would cost more than was reserved."""
+    the gateway must send it upstream, or a long answer would cost more than was reserved.
+    share_commit (other requests are under way): on SQLite, wait one turn of the event loop so that the
+    reservations made meanwhile share one commit; alone, a request commits at once."""
     allowance = settings.org_allowance_micro()
     if key.quota_micro is None and allowance is None:
         return Reservation(key.id)
@@ -217,7 +219,7 @@ def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: i
                 budget.reserve_org(conn, allowance, worst, period) if allowance is not None else 0)
 
     try:
-        group = GroupWriter.for_engine(db.engine, "reserve", next_turn)
+        group = GroupWriter.for_engine(db.engine, "reserve", next_turn) if share_commit else None
         if group is None:
             with RawTransaction(db.engine) as conn:
                 key_reserved, org_reserved = reserve(conn)

@@ -282,3 +282,41 @@ def test_invariants_hold_under_concurrent_reservations_and_settlements(app):
     assert state["admitted"] + state["refused"] == 200
     assert state["refused"] > 0 and state["bound"] is not None  # the quota was reached and crossed
     assert quota < row.used_micro <= state["bound"]
+
+
+def test_shared_reservations_of_one_turn_each_get_their_own_answer(ctx):
+    """Reservations made while other requests are under way share one commit (app.rawsql.GroupWriter):
+    each still gets its own amount or its own 402, and the key's reserved credits are their sum."""
+    import gevent
+
+    key, _plaintext = new_key(quota_micro=2400)
+
+    def reserve(max_output):
+        with ctx.app_context():  # a new greenlet starts without the test's context
+            try:
+                return reserve_budget(key, MODEL, 0, max_output, share_commit=True).key_reserved_micro
+            except PolicyDenied as exc:
+                return exc.status
+
+    greenlets = [gevent.spawn(reserve, n) for n in (100, 100, 40, 100)]  # 1000 + 1000 + 400 + refused
+    gevent.joinall(greenlets, raise_error=True)
+    answers = [g.value for g in greenlets]
+    assert answers[:3] == [1000, 1000, 400] and answers[3] == 402
+    assert key_row(key.id).reserved_micro == 2400
+
+
+def test_a_reservation_alone_commits_without_yielding(ctx):
+    import gevent
+
+    from app.rawsql import sqlite_connections
+
+    if sqlite_connections(db.engine) is None:
+        pytest.skip("shared commits are for file-based SQLite; other databases commit each reservation")
+    key, _plaintext = new_key(quota_micro=10_000)
+    ran = []
+    other = gevent.spawn(ran.append, "other greenlet")
+    reserve_budget(key, MODEL, 0, 10, share_commit=False)
+    assert ran == []  # nothing else ran meanwhile
+    reserve_budget(key, MODEL, 0, 10, share_commit=True)
+    assert ran == ["other greenlet"]  # the shared commit waited one turn of the loop
+    other.join()
