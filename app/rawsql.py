@@ -16,6 +16,7 @@ import sqlite3
 import weakref
 from collections.abc import Callable
 
+import gevent
 from gevent import get_hub
 from gevent.event import Event
 from gevent.hub import Waiter
@@ -195,18 +196,14 @@ class GroupWriter:
         return entry[1]
 
     def _commit(self, batch: list[list]) -> None:
-        if len(batch) == 1:  # alone: its own transaction is rolled back whole should it fail
-            entry = batch[0]
-            try:
-                with RawTransaction(self.engine) as transaction:
-                    entry[1] = entry[0](transaction)
-            except Exception as exc:
-                entry[1], entry[2] = None, exc
-            return
+        alone = len(batch) == 1  # then no savepoint: its own transaction is rolled back whole
         try:
             with RawTransaction(self.engine) as transaction:
                 cursor = transaction.cursor
                 for entry in batch:
+                    if alone:
+                        entry[1] = entry[0](transaction)
+                        continue
                     cursor.execute("SAVEPOINT work")
                     try:
                         entry[1] = entry[0](transaction)
@@ -214,16 +211,14 @@ class GroupWriter:
                         cursor.execute("ROLLBACK TO work")
                         entry[2] = exc
                     cursor.execute("RELEASE work")
-        except Exception as exc:  # the commit failed: nothing of the batch was written
+        except Exception as exc:  # a lone work failed, or the transaction did: nothing of the batch was written
             for entry in batch:
                 entry[1] = None
                 entry[2] = entry[2] or exc
 
 
 def next_turn() -> None:
-    """Let the greenlets that are ready run once (gevent.sleep(0))."""
-    import gevent
-
+    """Let the greenlets that are ready run once."""
     gevent.sleep(0)
 
 

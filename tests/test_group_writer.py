@@ -72,3 +72,36 @@ def test_a_lone_failing_work_is_rolled_back(engine):
         writer.run(add(-5))
     assert changes(engine.url.database) == 0
     assert writer.run(add(2)) == 2  # the writer is usable afterwards
+
+
+def test_a_transaction_that_cannot_start_fails_every_caller_and_writes_nothing(tmp_path, monkeypatch):
+    import app.rawsql as rawsql
+
+    monkeypatch.setattr(rawsql, "BUSY_TIMEOUT_SECONDS", 0.05)  # read when the thread's connection opens
+    path = tmp_path / "locked.db"
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")
+        setup.execute("INSERT INTO counter VALUES (1, 0)")
+    engine = create_engine(f"sqlite:///{path}")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    try:
+        writer = GroupWriter.for_engine(engine, "test", next_turn)
+
+        def call(amount):
+            try:
+                return writer.run(add(amount))
+            except sqlite3.OperationalError as exc:
+                return str(exc)
+
+        greenlets = [gevent.spawn(call, amount) for amount in (1, 2)]
+        gevent.joinall(greenlets, raise_error=True)
+        assert [g.value for g in greenlets] == ["database is locked"] * 2
+        assert not writer.leading and not writer.pending
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert changes(path) == 0
+    assert writer.run(add(5)) == 5  # and the writer works again once the lock is gone
+    engine.dispose()

@@ -51,6 +51,16 @@ class _Failure:
 END = _End()
 
 
+def _failure(exc: Exception, log_extra: dict) -> _Failure:
+    """A failure while reading the upstream stream, logged, as the relay passes it on."""
+    if isinstance(exc, UpstreamError):
+        log.error("the upstream stream failed", extra={**log_extra, "fields": {"status": exc.status,
+                                                                               "error": exc.code}})
+        return _Failure(GatewayError.from_upstream(exc))
+    log.exception("reading the upstream stream failed", extra=log_extra)
+    return _Failure(GatewayError.from_upstream(upstream_failed()))
+
+
 class Pump:
     """Reads an UpstreamStream in a greenlet into a bounded queue (a slow client slows the upstream read)."""
 
@@ -67,13 +77,8 @@ class Pump:
             for event in self.stream:
                 put(event)
             put(END)
-        except UpstreamError as exc:
-            log.error("the upstream stream failed",
-                      extra={**self.log_extra, "fields": {"status": exc.status, "error": exc.code}})
-            put(_Failure(GatewayError.from_upstream(exc)))
-        except Exception:
-            log.exception("reading the upstream stream failed", extra=self.log_extra)
-            put(_Failure(GatewayError.from_upstream(upstream_failed())))
+        except Exception as exc:
+            put(_failure(exc, self.log_extra))
 
     def take(self, timeout: float) -> list:
         """The events available now, waiting up to `timeout` for the first; [] when the upstream was silent."""
@@ -128,15 +133,9 @@ class DirectSource:
                 timeout = deadline - time.perf_counter()
                 if batch is None or timeout <= 0:
                     return []
-        except UpstreamError as exc:
-            log.error("the upstream stream failed",
-                      extra={**self.log_extra, "fields": {"status": exc.status, "error": exc.code}})
-            failure = GatewayError.from_upstream(exc)
-        except Exception:
-            log.exception("reading the upstream stream failed", extra=self.log_extra)
-            failure = GatewayError.from_upstream(upstream_failed())
-        self.ended = True
-        return [_Failure(failure)]
+        except Exception as exc:
+            self.ended = True
+            return [_failure(exc, self.log_extra)]
 
     def close(self) -> None:
         try:
