@@ -11,14 +11,17 @@ from sqlalchemy import create_engine
 from app.rawsql import GroupWriter, next_turn
 
 
-@pytest.fixture
-def engine(tmp_path):
-    path = tmp_path / "group.db"
+def counter_database(path):
     with sqlite3.connect(path) as setup:
         setup.execute("PRAGMA journal_mode=WAL")
         setup.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")
         setup.execute("INSERT INTO counter VALUES (1, 0)")
-    engine = create_engine(f"sqlite:///{path}")
+    return create_engine(f"sqlite:///{path}")
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = counter_database(tmp_path / "group.db")
     yield engine
     engine.dispose()
 
@@ -79,11 +82,7 @@ def test_a_transaction_that_cannot_start_fails_every_caller_and_writes_nothing(t
 
     monkeypatch.setattr(rawsql, "BUSY_TIMEOUT_SECONDS", 0.05)  # read when the thread's connection opens
     path = tmp_path / "locked.db"
-    with sqlite3.connect(path) as setup:
-        setup.execute("PRAGMA journal_mode=WAL")
-        setup.execute("CREATE TABLE counter (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")
-        setup.execute("INSERT INTO counter VALUES (1, 0)")
-    engine = create_engine(f"sqlite:///{path}")
+    engine = counter_database(path)
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
     try:
