@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 import time
 
 import gevent
+import pytest
 from sqlalchemy import create_engine, text
 
 from app import rawsql
-from app.ops.wal import start_wal_checkpoints
+from app.ops.wal import WalCheckpointer, start_wal_checkpoints
 
 
 def _insert_rows(engine, count: int) -> None:
@@ -41,6 +44,63 @@ def test_commits_leave_the_checkpoint_to_the_background_thread(tmp_path):
         assert rows == 1500
     finally:
         checkpoints.kill()
+        engine.dispose()
+
+
+class HeldCheckpointer(WalCheckpointer):
+    """A real checkpointer whose checkpoint waits in its native thread until the test lets it go."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.outcome = None
+
+    def checkpoint(self):
+        self.started.set()
+        self.release.wait(10)
+        try:
+            self.outcome = super().checkpoint()
+        except sqlite3.Error as exc:
+            self.outcome = exc
+        return self.outcome
+
+
+def _wait_for(flag: threading.Event) -> None:
+    deadline = time.monotonic() + 10
+    while not flag.is_set() and time.monotonic() < deadline:
+        gevent.sleep(0.005)  # the hub must run to hand the task to the pool thread
+    assert flag.is_set()
+
+
+def test_stopping_during_a_checkpoint_closes_the_connection_only_after_it(tmp_path):
+    path = tmp_path / "wal.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("PRAGMA journal_mode=WAL"))
+        conn.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+    checkpointer = HeldCheckpointer(str(path))
+    runner = gevent.spawn(checkpointer.run_forever, 0.001)
+    try:
+        _wait_for(checkpointer.started)
+        runner.kill(block=True, timeout=5)  # stopped while the native thread is inside the checkpoint
+        assert runner.dead
+        checkpointer.release.set()
+        deadline = time.monotonic() + 10
+        while checkpointer.outcome is None and time.monotonic() < deadline:
+            gevent.sleep(0.005)
+        assert isinstance(checkpointer.outcome, tuple), checkpointer.outcome  # ran on an open connection
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                checkpointer.connection.execute("SELECT 1")
+            except sqlite3.ProgrammingError:
+                break  # closed, once the checkpoint was over
+            gevent.sleep(0.005)
+        with pytest.raises(sqlite3.ProgrammingError):
+            checkpointer.connection.execute("SELECT 1")
+    finally:
+        checkpointer.release.set()
         engine.dispose()
 
 
