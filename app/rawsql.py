@@ -196,14 +196,13 @@ class GroupWriter:
         return entry[1]
 
     def _commit(self, batch: list[list]) -> None:
-        alone = len(batch) == 1  # then no savepoint: its own transaction is rolled back whole
         try:
             with RawTransaction(self.engine) as transaction:
+                if len(batch) == 1:  # alone: no savepoint, its own transaction is rolled back whole
+                    batch[0][1] = batch[0][0](transaction)
+                    return
                 cursor = transaction.cursor
                 for entry in batch:
-                    if alone:
-                        entry[1] = entry[0](transaction)
-                        continue
                     cursor.execute("SAVEPOINT work")
                     try:
                         entry[1] = entry[0](transaction)

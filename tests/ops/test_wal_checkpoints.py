@@ -1,6 +1,7 @@
 """SQLite's write-ahead log is checkpointed by a background thread, never inside a request's commit."""
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -73,6 +74,18 @@ def _wait_for(flag: threading.Event) -> None:
     assert flag.is_set()
 
 
+def _assert_closed_soon(connection: sqlite3.Connection) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            connection.execute("SELECT 1")
+        except sqlite3.ProgrammingError:
+            return
+        gevent.sleep(0.005)  # a close that waits for the pool thread happens in the hub
+    with pytest.raises(sqlite3.ProgrammingError):
+        connection.execute("SELECT 1")
+
+
 def test_stopping_during_a_checkpoint_closes_the_connection_only_after_it(tmp_path):
     path = tmp_path / "wal.db"
     engine = create_engine(f"sqlite:///{path}")
@@ -90,18 +103,43 @@ def test_stopping_during_a_checkpoint_closes_the_connection_only_after_it(tmp_pa
         while checkpointer.outcome is None and time.monotonic() < deadline:
             gevent.sleep(0.005)
         assert isinstance(checkpointer.outcome, tuple), checkpointer.outcome  # ran on an open connection
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                checkpointer.connection.execute("SELECT 1")
-            except sqlite3.ProgrammingError:
-                break  # closed, once the checkpoint was over
-            gevent.sleep(0.005)
-        with pytest.raises(sqlite3.ProgrammingError):
-            checkpointer.connection.execute("SELECT 1")
+        _assert_closed_soon(checkpointer.connection)  # once the checkpoint was over
     finally:
         checkpointer.release.set()
         engine.dispose()
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_a_failing_checkpoint_is_logged_and_the_next_one_still_runs(tmp_path, monkeypatch):
+    logger = logging.getLogger("app.ops.wal")  # other tests configure logging; listen on the logger itself
+    monkeypatch.setattr(logger, "disabled", False)
+    records = _Records()
+    monkeypatch.setattr(logger, "handlers", [*logger.handlers, records])  # the old list comes back after
+    monkeypatch.setattr(logger, "level", logging.ERROR)
+    path = tmp_path / "not-a-database.db"
+    path.write_bytes(b"this is no SQLite file " * 200)
+    checkpointer = WalCheckpointer(str(path))
+    runner = gevent.spawn(checkpointer.run_forever, 0.001)
+    try:
+        deadline = time.monotonic() + 10
+        failures = []
+        while len(failures) < 2 and time.monotonic() < deadline:
+            gevent.sleep(0.005)
+            failures = [r for r in records.records if "checkpointing the SQLite write-ahead log failed" in r.message]
+        assert len(failures) >= 2  # the first failure did not end the loop
+        assert failures[0].exc_info[0] is sqlite3.DatabaseError
+        assert not runner.dead
+    finally:
+        runner.kill(block=True, timeout=5)
+    _assert_closed_soon(checkpointer.connection)  # stopping closes it (after a checkpoint still running)
 
 
 def test_other_databases_need_no_checkpoints(tmp_path):
