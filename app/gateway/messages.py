@@ -12,8 +12,8 @@ import json
 
 from flask import Response
 
+from app.api_errors import ApiError
 from app.gateway import errors, pipeline
-from app.gateway.errors import GatewayError
 from app.gateway.openai_api import json_response
 from app.gateway.pipeline import Call
 from app.gateway.sse import StreamEncoder, chunk_dict, open_stream
@@ -45,10 +45,10 @@ def validate_messages(body: dict) -> None:
         raise errors.invalid_request(exc.message, param=exc.param) from None
 
 
-def anthropic_error_response(error: GatewayError, request_id: str | None = None) -> Response:
+def anthropic_error_response(error: ApiError, request_id: str | None = None) -> Response:
     body = anthropic_error_body(error.status, error.message, request_id)
     return Response(json.dumps(body, ensure_ascii=False), status=error.status,
-                    headers=error.response_headers(), mimetype="application/json")
+                    headers=errors.response_headers(error), mimetype="application/json")
 
 
 # --- steps 8 and 9 -------------------------------------------------------------------------------
@@ -175,5 +175,5 @@ class AnthropicStreamEncoder(StreamEncoder):
                 self.call.usage = Usage(self.input_tokens, usage["output_tokens"])
         return encode_event(event)
 
-    def error(self, error: GatewayError) -> bytes:
+    def error(self, error: ApiError) -> bytes:
         return encode_event(anthropic_error_body(error.status, error.message, self.call.request_id))

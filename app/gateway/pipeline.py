@@ -23,17 +23,17 @@ from dataclasses import dataclass
 
 from flask import Response, current_app, has_app_context
 
+from app.api_errors import ApiError
 from app.catalog.entries import ModelEntry
 from app.client_ip import resolve_client_ip
 from app.extensions import db
 from app.gateway import errors
-from app.gateway.errors import GatewayError
 from app.keys.context import KeyContext, KeyRejection
 from app.ops import observe
 from app.policy import service as policy
 from app.policy.service import LimitGrant, Reservation
 from app.providers import provider_for
-from app.providers.base import UpstreamError, UpstreamStream, Usage
+from app.providers.base import UpstreamStream, Usage
 from app.usage.settle import RequestRecord, cost_micro, settle_request
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class Call:
     settled: bool = False
     handed_off: bool = False  # a stream settles when it ends, not when the view returns
 
-    def fail(self, error: GatewayError) -> None:
+    def fail(self, error: ApiError) -> None:
         self.status = error.status
         self.error_code = error.code
 
@@ -316,20 +316,17 @@ def _text_length(value) -> int:
 
 def run(environ: dict, endpoint: str, answer: Callable[[Call], Response], *,
         validate: Callable[[dict], None] | None,
-        render_error: Callable[[GatewayError, str], Response] = errors.openai_error_response,
+        render_error: Callable[[ApiError, str], Response] = errors.openai_error_response,
         admission: Callable[[Call, Callable | None], None] = admit) -> Response:
     """Admit the request (steps 0–7), let `answer` forward and relay it (8–9), settle (10).
 
     `answer` returns the response; for a stream it sets call.handed_off and settles when the stream ends.
-    Any failure becomes `render_error(GatewayError, request_id)`. Needs an app context, no request context."""
+    Any failure becomes `render_error(ApiError, request_id)`. Needs an app context, no request context."""
     call = begin(environ, endpoint)
     try:
-        try:
-            admission(call, validate)
-            response = answer(call)
-        except UpstreamError as exc:
-            raise GatewayError.from_upstream(exc) from None
-    except GatewayError as exc:
+        admission(call, validate)
+        response = answer(call)
+    except ApiError as exc:
         call.fail(exc)
         response = render_error(exc, call.request_id)
     except Exception:
@@ -350,7 +347,7 @@ def run(environ: dict, endpoint: str, answer: Callable[[Call], Response], *,
     return response
 
 
-def refuse(environ: dict, error: GatewayError) -> Response:
+def refuse(environ: dict, error: ApiError) -> Response:
     """A call to no API route (unknown path, wrong method): counted against the per-IP limit and recorded
     in the request log like every API call (endpoint "other", no key), then answered with `error`."""
 

@@ -24,7 +24,8 @@ from flask import Response
 from gevent.monkey import get_original
 from gevent.queue import Empty, Queue
 
-from app.gateway.errors import GatewayError, internal_error, stream_error_frame
+from app.api_errors import ApiError
+from app.gateway.errors import internal_error, stream_error_frame
 from app.gateway.pipeline import estimate_prompt_tokens, settle
 from app.providers.base import UpstreamError, UpstreamStream, Usage, upstream_failed, upstream_timeout
 
@@ -44,7 +45,7 @@ class _End:
 class _Failure:
     __slots__ = ("error",)
 
-    def __init__(self, error: GatewayError):
+    def __init__(self, error: ApiError):
         self.error = error
 
 
@@ -56,9 +57,9 @@ def _failure(exc: Exception, log_extra: dict) -> _Failure:
     if isinstance(exc, UpstreamError):
         log.error("the upstream stream failed", extra={**log_extra, "fields": {"status": exc.status,
                                                                                "error": exc.code}})
-        return _Failure(GatewayError.from_upstream(exc))
+        return _Failure(exc)
     log.exception("reading the upstream stream failed", extra=log_extra)
-    return _Failure(GatewayError.from_upstream(upstream_failed()))
+    return _Failure(upstream_failed())
 
 
 class Pump:
@@ -166,7 +167,7 @@ class StreamEncoder:
         """Bytes after the last event of a stream that finished normally."""
         return b""
 
-    def error(self, error: GatewayError) -> bytes:
+    def error(self, error: ApiError) -> bytes:
         return stream_error_frame(error)
 
     def record_usage(self, usage: dict) -> None:
@@ -226,7 +227,7 @@ def relay(call, pump: DirectSource | Pump, encoder: StreamEncoder, first: list, 
         while True:
             now = time.perf_counter()
             if now >= deadline:
-                error = GatewayError.from_upstream(upstream_timeout())
+                error = upstream_timeout()
                 call.fail(error)
                 yield encoder.error(error)
                 return

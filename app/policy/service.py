@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from app.api_errors import ApiError
 from app.catalog.entries import ModelEntry
 from app.extensions import db
-from app.gateway.errors import GatewayError
 from app.keys.context import KeyContext
 from app.policy import budget, ip_allow, ratelimits
 from app.policy.scopes import SCOPES, scope_allows
@@ -36,8 +36,8 @@ _limiter_lock = threading.Lock()
 INVALID_IP_ENTRY = ip_allow.InvalidEntry
 
 
-class PolicyDenied(GatewayError):
-    """A request refused by the key's or the organisation's policy (DESIGN §6: 402, 403 and 429)."""
+# A request refused by the key's or the organisation's policy (402, 403 and 429).
+PolicyDenied = ApiError
 
 
 @dataclass

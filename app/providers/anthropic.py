@@ -28,6 +28,7 @@ from app.providers.base import (
     Provider,
     UpstreamError,
     unsupported,
+    upstream_error,
     upstream_failed,
     upstream_timeout,
     upstream_unavailable,
@@ -52,7 +53,7 @@ def stream_failure(error_type: str | None, message: str) -> UpstreamError:
     if error_type == "timeout_error":
         return upstream_timeout(text)
     if error_type == "rate_limit_error":
-        return UpstreamError(429, "rate_limit_exceeded",
+        return upstream_error(429, "rate_limit_exceeded",
                              f"The upstream model server is rate limited: {message}",
                              error_type="rate_limit_error", retry_after=1)
     return upstream_failed(text)
@@ -76,7 +77,7 @@ class AnthropicProvider(Provider):
         try:
             payload = openai_request_to_anthropic(body)
         except TranslationError as exc:
-            raise UpstreamError(400, "invalid_request", exc.message, error_type="invalid_request_error",
+            raise upstream_error(400, "invalid_request", exc.message, error_type="invalid_request_error",
                                 param=exc.param) from None
         result = self.messages(target, payload, stream)
         if not stream:

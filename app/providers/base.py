@@ -4,51 +4,44 @@ A provider takes an OpenAI-shaped request dict (the `model` already set to the u
 returns either an OpenAI-shaped response dict or, for streams, an `UpstreamStream`: an iterator of
 OpenAI chunk events, each either a dict or the raw JSON bytes of one SSE `data:` line (the fast path of
 OpenAI-style upstreams, so that chunks need not be decoded and re-encoded). Failures are raised as
-`UpstreamError`, already classified as the answer the client gets (DESIGN §6).
+`UpstreamError` (an `app.api_errors.ApiError`), already classified as the answer the client gets.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from app.api_errors import ApiError
 from app.catalog.entries import UpstreamTarget
 
 # What the gateway may ask of a provider; each maps to the OpenAI path of the same name.
 ENDPOINTS = ("chat", "completions", "embeddings")
 
 
-class UpstreamError(Exception):
-    """An upstream failure as the client will see it: status, OpenAI error type and code, message.
+# Upstream failures are ApiErrors like every other refusal; the name says where they come from.
+UpstreamError = ApiError
 
-    `retryable` False means that sending the same request again cannot help (the upstream refused our
-    credential or does not know the model name); the client is told so with `x-should-retry: false`."""
 
-    def __init__(self, status: int, code: str | None, message: str, error_type: str = "server_error",
-                 param: str | None = None, retry_after: int | None = None, retryable: bool = True):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.error_type = error_type
-        self.param = param
-        self.retry_after = retry_after
-        self.retryable = retryable
+def upstream_error(status: int, code: str | None, message: str, error_type: str = "server_error",
+                   param: str | None = None, retry_after: int | None = None, retryable: bool = True) -> ApiError:
+    """An upstream failure as the client will see it."""
+    return ApiError(status, error_type, code, message, param=param, retry_after=retry_after, retryable=retryable)
 
 
 def upstream_failed(message: str = "The upstream model server failed.", retryable: bool = True) -> UpstreamError:
-    return UpstreamError(502, "upstream_error", message, retryable=retryable)
+    return upstream_error(502, "upstream_error", message, retryable=retryable)
 
 
 def upstream_unavailable(message: str = "The upstream model server is unavailable.") -> UpstreamError:
-    return UpstreamError(503, "upstream_unavailable", message)
+    return upstream_error(503, "upstream_unavailable", message)
 
 
 def upstream_timeout(message: str = "The upstream model server did not answer in time.") -> UpstreamError:
-    return UpstreamError(504, "upstream_timeout", message)
+    return upstream_error(504, "upstream_timeout", message)
 
 
 def unsupported(endpoint: str, kind: str) -> UpstreamError:
-    return UpstreamError(400, "invalid_request",
+    return upstream_error(400, "invalid_request",
                          f"This model's connection ({kind}) does not offer the {endpoint} endpoint.",
                          error_type="invalid_request_error")
 

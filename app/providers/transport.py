@@ -36,7 +36,7 @@ from gevent.monkey import get_original
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from app.catalog.entries import UpstreamTarget
-from app.providers.base import UpstreamError, upstream_failed, upstream_timeout, upstream_unavailable
+from app.providers.base import UpstreamError, upstream_error, upstream_failed, upstream_timeout, upstream_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -566,10 +566,10 @@ def error_from_response(response: Response, target: UpstreamTarget) -> UpstreamE
     message, code, param = _upstream_error_fields(raw)
     message = scrub(target, message) or f"HTTP {status}"
     if status in (400, 413, 422):
-        return UpstreamError(400 if status == 422 else status, code or "invalid_request", message,
+        return upstream_error(400 if status == 422 else status, code or "invalid_request", message,
                              error_type="invalid_request_error", param=param)
     if status == 429:
-        return UpstreamError(429, "rate_limit_exceeded", f"The upstream model server is rate limited: {message}",
+        return upstream_error(429, "rate_limit_exceeded", f"The upstream model server is rate limited: {message}",
                              error_type="rate_limit_error", retry_after=_retry_after(response))
     if status in (401, 403):  # the connection's credential is wrong: an administrator has to fix it
         return upstream_failed(f"The upstream model server refused the gateway's credential (HTTP {status}).",
