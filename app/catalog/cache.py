@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.catalog.crypto import CredentialUnreadable, decrypt_credential
-from app.catalog.entries import ModelEntry, UpstreamTarget
+from app.catalog.entries import ModelEntry
 from app.catalog.models import Connection, Model
 from app.extensions import db
+from app.providers.base import UpstreamTarget
 from app.settings.models import Setting
 
 log = logging.getLogger(__name__)

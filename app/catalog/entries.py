@@ -3,20 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class UpstreamTarget:
-    """Everything a provider adapter needs to reach one upstream connection."""
-
-    connection_id: int
-    name: str
-    kind: str  # openai | azure | anthropic | demo
-    base_url: str
-    api_key: str | None  # decrypted credential, kept only in memory
-    api_version: str | None = None
-    connect_timeout: float = 5.0
-    read_timeout: float = 120.0
-    total_timeout: float = 600.0
+from app.providers.base import UpstreamTarget
 
 
 @dataclass(frozen=True)

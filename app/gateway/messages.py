@@ -15,19 +15,14 @@ from flask import Response
 from app.api_errors import ApiError
 from app.gateway import errors, pipeline
 from app.gateway.openai_api import json_response
+from app.gateway.openai_stream import chunk_dict
 from app.gateway.pipeline import Call
-from app.gateway.sse import StreamEncoder, chunk_dict, open_stream
-from app.gateway.translate import (
-    TranslationError,
-    anthropic_error_body,
-    anthropic_request_to_openai,
-    anthropic_usage_from_openai,
-    openai_chunks_to_anthropic_events,
-    openai_response_to_anthropic,
-    validate_anthropic_request,
-)
+from app.gateway.relay import StreamEncoder, open_stream
 from app.providers import provider_for
 from app.providers.base import IteratorStream, Usage
+from app.wire.anthropic_to_openai import anthropic_request_to_openai, validate_anthropic_request
+from app.wire.openai_to_anthropic import openai_chunks_to_anthropic_events, openai_response_to_anthropic
+from app.wire.shared import TranslationError, anthropic_error_body, anthropic_usage_from_openai
 
 
 def handle_messages(environ: dict) -> Response:

@@ -10,8 +10,9 @@ from flask import Response
 
 from app.catalog.entries import ModelEntry
 from app.gateway import errors, pipeline
+from app.gateway.openai_stream import OpenAIStreamEncoder, complete_usage, usage_object
 from app.gateway.pipeline import Call
-from app.gateway.sse import OpenAIStreamEncoder, complete_usage, open_stream, usage_object
+from app.gateway.relay import open_stream
 from app.policy import service as policy
 from app.providers.base import Usage
 

@@ -15,18 +15,11 @@ import json
 
 from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 
-from app.catalog.entries import UpstreamTarget
-from app.gateway.translate import (
-    TranslationError,
-    UpstreamStreamError,
-    anthropic_response_to_openai,
-    anthropic_stream_to_openai_chunks,
-    openai_request_to_anthropic,
-)
 from app.providers.base import (
     IteratorStream,
     Provider,
     UpstreamError,
+    UpstreamTarget,
     unsupported,
     upstream_error,
     upstream_failed,
@@ -36,6 +29,13 @@ from app.providers.base import (
 from app.providers.openai_compatible import OpenAIEventStream
 from app.providers.sse_reader import iter_sse
 from app.providers.transport import scrub
+from app.wire.anthropic_to_openai import (
+    UpstreamStreamError,
+    anthropic_response_to_openai,
+    anthropic_stream_to_openai_chunks,
+)
+from app.wire.openai_to_anthropic import openai_request_to_anthropic
+from app.wire.shared import TranslationError
 
 ANTHROPIC_VERSION = "2023-06-01"  # the Messages API version this adapter speaks upstream
 

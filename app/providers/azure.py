@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from app.catalog.entries import UpstreamTarget
+from app.providers.base import UpstreamTarget
 from app.providers.openai_compatible import PATHS, OpenAICompatibleProvider
 
 DEFAULT_API_VERSION = "2024-10-21"

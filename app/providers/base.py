@@ -12,10 +12,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from app.api_errors import ApiError
-from app.catalog.entries import UpstreamTarget
 
 # What the gateway may ask of a provider; each maps to the OpenAI path of the same name.
 ENDPOINTS = ("chat", "completions", "embeddings")
+
+
+@dataclass(frozen=True)
+class UpstreamTarget:
+    """Everything a provider adapter needs to reach one upstream connection."""
+
+    connection_id: int
+    name: str
+    kind: str  # openai | azure | anthropic | demo
+    base_url: str
+    api_key: str | None  # decrypted credential, kept only in memory
+    api_version: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 120.0
+    total_timeout: float = 600.0
 
 
 # Upstream failures are ApiErrors like every other refusal; the name says where they come from.

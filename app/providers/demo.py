@@ -13,8 +13,7 @@ import math
 import re
 import time
 
-from app.catalog.entries import UpstreamTarget
-from app.providers.base import IteratorStream, Provider
+from app.providers.base import IteratorStream, Provider, UpstreamTarget
 
 TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
 DEFAULT_MAX_TOKENS = 256

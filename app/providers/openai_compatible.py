@@ -10,8 +10,14 @@ import time
 
 from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 
-from app.catalog.entries import UpstreamTarget
-from app.providers.base import Provider, UpstreamError, UpstreamStream, upstream_failed, upstream_timeout
+from app.providers.base import (
+    Provider,
+    UpstreamError,
+    UpstreamStream,
+    UpstreamTarget,
+    upstream_failed,
+    upstream_timeout,
+)
 from app.providers.sse_reader import SseParser
 from app.providers.transport import HttpTransport, Response, _abort, scrub
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import requests
 
-from app.catalog.entries import UpstreamTarget
 from app.providers.azure import DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION
+from app.providers.base import UpstreamTarget
 
 ANTHROPIC_VERSION = "2023-06-01"
 PROBE_READ_TIMEOUT = 15.0  # seconds; a probe never waits as long as a long completion may

@@ -35,8 +35,14 @@ import gevent
 from gevent.monkey import get_original
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
-from app.catalog.entries import UpstreamTarget
-from app.providers.base import UpstreamError, upstream_error, upstream_failed, upstream_timeout, upstream_unavailable
+from app.providers.base import (
+    UpstreamError,
+    UpstreamTarget,
+    upstream_error,
+    upstream_failed,
+    upstream_timeout,
+    upstream_unavailable,
+)
 
 log = logging.getLogger(__name__)
 

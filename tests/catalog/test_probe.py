@@ -5,7 +5,7 @@ import socket
 
 from upstream_stub import StubUpstream
 
-from app.catalog.entries import UpstreamTarget
+from app.providers.base import UpstreamTarget
 from app.providers.probe import probe_connection
 
 KEY = "sk-probe-secret-4711"

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.gateway.sse import ClientWatch
+from app.gateway.relay import ClientWatch
 
 HIGH_FD = 1500
 

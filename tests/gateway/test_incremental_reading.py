@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from app.catalog.entries import UpstreamTarget
+from app.providers.base import UpstreamTarget
 from app.providers.sse_reader import SseParser
 from app.providers.transport import BodyFrame, HttpTransport
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.catalog.entries import ModelEntry, UpstreamTarget
+from app.catalog.entries import ModelEntry
 from app.gateway.pipeline import Call, _cap_field
+from app.providers.base import UpstreamTarget
 
 
 def call_for(base_url: str, endpoint: str) -> Call:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.gateway.translate import (
-    TranslationError,
-    anthropic_request_to_openai,
-    openai_request_to_anthropic,
-)
+from app.wire.anthropic_to_openai import anthropic_request_to_openai
+from app.wire.openai_to_anthropic import openai_request_to_anthropic
+from app.wire.shared import TranslationError
 
 PNG = "iVBORw0KGgo="
 

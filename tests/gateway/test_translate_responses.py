@@ -6,11 +6,9 @@ import anthropic.types
 import openai.types.chat
 import pytest
 
-from app.gateway.translate import (
-    anthropic_error_body,
-    anthropic_response_to_openai,
-    openai_response_to_anthropic,
-)
+from app.wire.anthropic_to_openai import anthropic_response_to_openai
+from app.wire.openai_to_anthropic import openai_response_to_anthropic
+from app.wire.shared import anthropic_error_body
 
 
 def anthropic_message(content, stop_reason="end_turn", usage=None):

@@ -11,11 +11,8 @@ from anthropic.types import RawMessageStreamEvent
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
-from app.gateway.translate import (
-    UpstreamStreamError,
-    anthropic_stream_to_openai_chunks,
-    openai_chunks_to_anthropic_events,
-)
+from app.wire.anthropic_to_openai import UpstreamStreamError, anthropic_stream_to_openai_chunks
+from app.wire.openai_to_anthropic import openai_chunks_to_anthropic_events
 
 ANTHROPIC_EVENT = pydantic.TypeAdapter(RawMessageStreamEvent)
 

@@ -5,9 +5,8 @@ import base64
 
 import pytest
 
-from app.catalog.entries import UpstreamTarget
 from app.providers import transport
-from app.providers.base import UpstreamError
+from app.providers.base import UpstreamError, UpstreamTarget
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
                    "all_proxy", "ALL_PROXY", "REQUEST_METHOD")
