@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 
-from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
-
 from app.providers.base import (
     IteratorStream,
     Provider,
@@ -28,7 +26,8 @@ from app.providers.base import (
 )
 from app.providers.openai_compatible import OpenAIEventStream
 from app.providers.sse_reader import iter_sse
-from app.providers.transport import scrub
+from app.providers.transport_errors import ReadTimedOut, TransportError
+from app.providers.upstream_errors import scrub
 from app.wire.anthropic_to_openai import (
     UpstreamStreamError,
     anthropic_response_to_openai,
@@ -142,8 +141,8 @@ class AnthropicEventStream(OpenAIEventStream):
                 if kind == "message_stop":
                     self._complete = True
                     return
-        except ReadTimeoutError:
+        except ReadTimedOut:
             raise upstream_timeout() from None
-        except (ProtocolError, HTTPError, OSError):
+        except (TransportError, OSError):
             raise upstream_failed("The upstream model server broke off the stream.") from None
         raise upstream_failed("The upstream model server ended the stream early.")

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import time
 
-from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
-
 from app.providers.base import (
     Provider,
     UpstreamError,
@@ -18,8 +16,11 @@ from app.providers.base import (
     upstream_failed,
     upstream_timeout,
 )
+from app.providers.response import Response, abort
 from app.providers.sse_reader import SseParser
-from app.providers.transport import HttpTransport, Response, _abort, scrub
+from app.providers.transport import HttpTransport
+from app.providers.transport_errors import ReadTimedOut, TransportError
+from app.providers.upstream_errors import scrub
 
 PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
 DRAIN_SECONDS = 0.5  # after [DONE], how long the rest of the body may take before the connection is dropped
@@ -87,9 +88,9 @@ class OpenAIEventStream(UpstreamStream):
             raise self._failure
         try:
             data = self._response.poll(timeout)
-        except ReadTimeoutError:
+        except ReadTimedOut:
             raise upstream_timeout() from None
-        except (ProtocolError, HTTPError, OSError):
+        except (TransportError, OSError):
             raise upstream_failed("The upstream model server broke off the stream.") from None
         if data is None:
             return None
@@ -128,7 +129,7 @@ class OpenAIEventStream(UpstreamStream):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or response.poll(remaining) is None:
                     return
-        except (ProtocolError, HTTPError, OSError):
+        except (TransportError, OSError):
             return
 
     def _stream_error(self, data: bytes) -> UpstreamError:
@@ -147,4 +148,4 @@ class OpenAIEventStream(UpstreamStream):
             self._drain()
             self._response.release_conn()
         else:
-            _abort(self._response)
+            abort(self._response)

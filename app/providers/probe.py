@@ -1,18 +1,21 @@
 """"Test connection": ask an upstream which models it offers and report what it answered.
 
-Plain `requests`, no Flask and no database. The credential goes only into the request headers and is
-scrubbed from any text shown back.
+The request takes the gateway's own upstream transport (the same proxies, CA bundle and timeouts as
+real traffic), so what the probe reports is what requests will meet. No Flask and no database. The
+credential goes only into the request headers and is scrubbed from any text shown back.
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import urlencode
 
-import requests
-
+from app.providers import shared_transport
 from app.providers.azure import DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION
 from app.providers.base import UpstreamTarget
+from app.providers.transport import HttpTransport
+from app.providers.transport_errors import ConnectFailed, ReadTimedOut, TotalTimeout, TransportError
 
 ANTHROPIC_VERSION = "2023-06-01"
 PROBE_READ_TIMEOUT = 15.0  # seconds; a probe never waits as long as a long completion may
@@ -55,46 +58,39 @@ def models_request(target: UpstreamTarget) -> tuple[str, dict[str, str], dict[st
     return f"{base}/models", {}, headers
 
 
-def probe_connection(target: UpstreamTarget) -> ProbeResult:
-    """GET the upstream's model list with the connection's credential; never raises for network trouble."""
+def probe_connection(target: UpstreamTarget, transport: HttpTransport | None = None) -> ProbeResult:
+    """GET the upstream's model list with the connection's credential through `transport` (the shared
+    one by default); never raises for network trouble."""
     if target.kind == "demo":
         return ProbeResult(ok=True, kind="demo", demo=True, latency_ms=0.0)
     url, params, headers = models_request(target)
-    headers = {**{k: v for k, v in headers.items() if v}, "Accept": "application/json"}
-    timeout = (target.connect_timeout, min(target.read_timeout, PROBE_READ_TIMEOUT))
+    headers = {k: v for k, v in headers.items() if v}
+    request_url = f"{url}?{urlencode(params)}" if params else url
+    probe_target = replace(target, read_timeout=min(target.read_timeout, PROBE_READ_TIMEOUT))
+    transport = transport or shared_transport()
     started = time.perf_counter()
     try:
-        with requests.Session() as session, session.get(url, params=params, headers=headers, timeout=timeout,
-                                                       allow_redirects=False, stream=True) as response:
-            body = _read_limited(response)
-            latency = (time.perf_counter() - started) * 1000
-            return _interpret(target, url, response, body, latency)
-    except requests.exceptions.SSLError as exc:
-        return _failure(target, url, started, "tls", str(exc))
-    except requests.exceptions.Timeout as exc:
-        return _failure(target, url, started, "timeout", str(exc))
-    except requests.exceptions.ConnectionError as exc:
-        return _failure(target, url, started, "connect", str(exc))
-    except requests.exceptions.RequestException as exc:
-        return _failure(target, url, started, "connect", str(exc))
+        response = transport.open(probe_target, request_url, b"", headers, method="GET")
+        try:
+            body = response.read(MAX_BODY_BYTES)
+        finally:
+            response.release_conn()  # closes the connection unless the body was read to its end
+        latency = (time.perf_counter() - started) * 1000
+        return _interpret(target, url, response.status, response.headers, body, latency)
+    except ConnectFailed as exc:
+        kind = exc.reason if exc.reason in ("tls", "timeout") else "connect"
+        return _failure(target, url, started, kind, exc.message)
+    except (ReadTimedOut, TotalTimeout) as exc:
+        return _failure(target, url, started, "timeout", exc.message)
+    except TransportError as exc:
+        return _failure(target, url, started, "connect", exc.message)
 
 
-def _read_limited(response: requests.Response) -> bytes:
-    chunks, size = [], 0
-    for chunk in response.iter_content(64 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= MAX_BODY_BYTES:
-            break
-    return b"".join(chunks)
-
-
-def _interpret(target: UpstreamTarget, url: str, response: requests.Response, body: bytes,
+def _interpret(target: UpstreamTarget, url: str, status: int, headers: dict[str, str], body: bytes,
                latency: float) -> ProbeResult:
-    status = response.status_code
     common = {"kind": target.kind, "url": url, "status": status, "latency_ms": round(latency, 1)}
     if 300 <= status < 400:
-        location = response.headers.get("Location", "")
+        location = headers.get("location", "")
         return ProbeResult(ok=False, error_kind="redirect", detail=_scrub(target, location), **common)
     try:
         payload = json.loads(body) if body else None

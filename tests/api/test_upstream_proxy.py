@@ -1,4 +1,4 @@
-"""Upstream proxies and CA bundles (app/providers/transport.py): a gateway started with HTTPS_PROXY,
+"""Upstream proxies and CA bundles (app/providers/transport.py, proxy.py): a gateway started with HTTPS_PROXY,
 HTTP_PROXY, NO_PROXY and PFORTE_UPSTREAM_CA_BUNDLE reaches a TLS fake upstream with a self-signed
 certificate through a CONNECT tunnel, a plain one with absolute-URI requests, and NO_PROXY hosts directly;
 a certificate outside the bundle is refused (503)."""
@@ -182,3 +182,30 @@ def test_a_certificate_outside_the_bundle_is_refused(proxied):
     assert error["code"] == "upstream_unavailable" and "TLS" in error["message"]
     assert f"CONNECT 127.0.0.1:{proxied.untrusted.port}" in proxied.proxy.lines()
     assert proxied.untrusted.stats()["by_path"].get("/v1/chat/completions", 0) == 0
+
+
+def test_test_connection_takes_the_same_proxies_and_ca_bundle_as_real_traffic(proxied, gateway):
+    """`pforte connections test` (the probe behind "Test connection") in the gateway's environment: the CA
+    bundle is trusted, https goes through a CONNECT tunnel, plain http as absolute URIs, NO_PROXY direct."""
+    def probe(name: str, check: bool = True):
+        before = len(proxied.proxy.lines())
+        result = proxied.server.cli("connections", "test", name, check=check)
+        return result, proxied.proxy.lines()[before:]
+
+    models_before = proxied.trusted.stats()["by_path"].get("/v1/models", 0)
+    result, tunnelled = probe("tls-test")
+    assert result.stdout.startswith("OK: HTTP 200"), result.stdout
+    assert tunnelled == [f"CONNECT 127.0.0.1:{proxied.trusted.port}"]
+    assert proxied.trusted.stats()["by_path"]["/v1/models"] == models_before + 1
+
+    result, forwarded = probe("plain-test")
+    assert result.stdout.startswith("OK: HTTP 200"), result.stdout
+    assert forwarded == [f"GET http://127.0.0.1:{gateway.upstream.port}/v1/models"]
+
+    for name in ("tls-direct", "plain-direct"):
+        result, lines = probe(name)
+        assert result.stdout.startswith("OK: HTTP 200") and lines == [], (name, result.stdout, lines)
+
+    result, tunnelled = probe("untrusted-test", check=False)
+    assert result.returncode == 1 and result.stderr.strip().startswith("Error: tls:"), result.stderr
+    assert tunnelled == [f"CONNECT 127.0.0.1:{proxied.untrusted.port}"]

@@ -1,5 +1,6 @@
-"""Reading upstream bodies and events piece by piece (app/providers/transport.py, sse_reader.py): whatever
-way the bytes are split across network reads, and however long a read waits, nothing is lost."""
+"""Reading upstream bodies and events piece by piece (app/providers/response.py, http_framing.py,
+sse_reader.py): whatever way the bytes are split across network reads, and however long a read waits,
+nothing is lost."""
 from __future__ import annotations
 
 import socket
@@ -8,8 +9,9 @@ import threading
 import pytest
 
 from app.providers.base import UpstreamTarget
+from app.providers.http_framing import BodyFrame
 from app.providers.sse_reader import SseParser
-from app.providers.transport import BodyFrame, HttpTransport
+from app.providers.transport import HttpTransport
 
 PAYLOADS = [b'{"n":1,"text":"Gr\xc3\xbc\xc3\x9fe"}', b"", b'{"n":2}' * 40, b"x"]
 

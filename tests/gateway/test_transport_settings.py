@@ -1,4 +1,4 @@
-"""Which proxy and which CA bundle the upstream transport uses (app/providers/transport.py)."""
+"""Which proxy and which CA bundle the upstream transport uses (app/providers/proxy.py, transport.py)."""
 from __future__ import annotations
 
 import base64
@@ -7,6 +7,7 @@ import pytest
 
 from app.providers import transport
 from app.providers.base import UpstreamError, UpstreamTarget
+from app.providers.proxy import proxy_for
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
                    "all_proxy", "ALL_PROXY", "REQUEST_METHOD")
@@ -20,20 +21,20 @@ def environment(monkeypatch):
 
 
 def test_no_proxy_variables_means_direct(environment):
-    assert transport.proxy_for("https", "api.openai.com") is None
+    assert proxy_for("https", "api.openai.com") is None
 
 
 def test_proxies_per_scheme_and_no_proxy(environment):
     environment.setenv("HTTPS_PROXY", "http://user:p%40ss@proxy.corp:3128")
     environment.setenv("HTTP_PROXY", "proxy.corp:8080")
     environment.setenv("NO_PROXY", "localhost,.internal")
-    secure = transport.proxy_for("https", "api.openai.com")
+    secure = proxy_for("https", "api.openai.com")
     assert (secure.host, secure.port) == ("proxy.corp", 3128)
     assert secure.authorization == "Basic " + base64.b64encode(b"user:p@ss").decode()
-    plain = transport.proxy_for("http", "vllm.example.com")
+    plain = proxy_for("http", "vllm.example.com")
     assert (plain.host, plain.port, plain.authorization) == ("proxy.corp", 8080, None)
-    assert transport.proxy_for("https", "localhost") is None
-    assert transport.proxy_for("http", "gpu1.internal") is None
+    assert proxy_for("https", "localhost") is None
+    assert proxy_for("http", "gpu1.internal") is None
 
 
 def test_unsupported_proxy_scheme_is_a_503(environment):
