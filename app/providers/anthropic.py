@@ -45,7 +45,7 @@ def messages_url(target: UpstreamTarget) -> str:
 
 
 def stream_failure(error_type: str | None, message: str) -> UpstreamError:
-    """An `error` event of an Anthropic stream as the failure the client gets (DESIGN §6)."""
+    """An `error` event of an Anthropic stream as the failure the client gets."""
     text = f"The upstream model server failed: {message}"
     if error_type == "overloaded_error":
         return upstream_unavailable(f"The upstream model server is overloaded: {message}")
