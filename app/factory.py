@@ -65,7 +65,8 @@ def configure_extensions(app: Flask) -> None:
 
 def import_models() -> None:
     """Import every domain's tables so that metadata (and Alembic) sees them."""
-    for name in ("accounts", "keys", "catalog", "usage", "audit", "settings", "policy"):
+    for name in ("accounts", "keys", "catalog", "usage", "audit", "settings", "policy", "assistants",
+                 "conversations"):
         importlib.import_module(f"app.{name}.models")
 
 
