@@ -18,6 +18,7 @@ BLUEPRINT_MODULES = (
     "app.accounts.views",
     "app.keys.views",
     "app.catalog.views",
+    "app.assistants.views",
     "app.usage.views",
     "app.audit.views",
     "app.settings.views",

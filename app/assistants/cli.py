@@ -35,12 +35,15 @@ class _Optional(click.ParamType):
 
 
 def _options(creating: bool):
+    """The options add and update share; add requires --model and --instructions (the service says so)."""
+    required = " (required)" if creating else ""
+
     def decorate(command):
         options = [
-            click.option("--model", "model_id", required=creating, default=None, metavar="MODEL_ID",
-                         help="The catalog model the assistant runs on."),
-            click.option("--instructions", required=creating, default=None, metavar="TEXT",
-                         help="The assistant's system prompt, sent ahead of the client's messages."),
+            click.option("--model", "model_id", default=None, metavar="MODEL_ID",
+                         help=f"The catalog model the assistant runs on{required}."),
+            click.option("--instructions", default=None, metavar="TEXT",
+                         help=f"The assistant's system prompt, sent ahead of the client's messages{required}."),
             click.option("--name", "display_name", default=None, help="Display name (default: the id)."),
             click.option("--temperature", type=_Optional("T", float), default=None,
                          help="Default temperature, 0 to 2; 'none' leaves it to the model."),

@@ -43,6 +43,20 @@ def update_action(changed: Iterable[str]) -> str:
     return "key.update"
 
 
+def form_values(key) -> dict:
+    """What the key form shows for these fields."""
+    keep = {None: "default", True: "on", False: "off"}[key.keep_conversations]
+    return {"keep_conversations": keep, "assistant_id": key.assistant_id or ""}
+
+
+def template_helpers() -> dict:
+    """For the keys pages: whether a key keeps conversations, the organisation default, the assistants."""
+    return {"keeps_conversations": lambda key: resolve_keep(key.keep_conversations),
+            "org_keeps_conversations": settings.keep_conversations_default,
+            "assistant_choices": assistants.list_assistants,
+            "retention_days": conversations.retention_days()}
+
+
 def forget(key_id: int) -> None:
     """Delete the key's stored conversations (when it is revoked); the caller commits."""
     conversations.purge_key(key_id, commit=False)
