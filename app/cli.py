@@ -7,7 +7,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-CLI_MODULES = ("app.accounts.cli", "app.keys.cli", "app.catalog.cli", "app.usage.cli", "app.ops.cli")
+CLI_MODULES = ("app.accounts.cli", "app.keys.cli", "app.catalog.cli", "app.usage.cli", "app.ops.cli",
+               "app.assistants.cli", "app.conversations.cli")
 
 
 @click.command("init")

@@ -1,6 +1,6 @@
 """Settings: defaults, then instance/pforte.toml, then PFORTE_* environment variables.
 
-Generated secrets (session key, key pepper, encryption key) live in a 0600 file in the
+Generated secrets (session key, key pepper, encryption keys) live in a 0600 file in the
 instance folder and are created on first start.
 """
 from __future__ import annotations
@@ -32,11 +32,18 @@ DEFAULTS: dict[str, object] = {
     "STREAM_PING_SECONDS": 15,
     "UPSTREAM_POOL_SIZE": 256,
     "UPSTREAM_CA_BUNDLE": "",  # extra CAs for upstream TLS; else REQUESTS_CA_BUNDLE / SSL_CERT_FILE
+    "CONVERSATION_RETENTION_DAYS": 30,  # kept conversations are deleted this long after their last turn
+    "KEEP_CONVERSATIONS_DEFAULT": False,  # for keys without their own choice, until the owner sets one
+    "CONVERSATION_MAX_BYTES": 1024 * 1024,  # one conversation's stored turns and responses (JSON size)
+    "CONVERSATIONS_PER_KEY": 1000,  # so one key stores at most this many times CONVERSATION_MAX_BYTES
 }
 
 # Keys that are parsed as integers / booleans when they come from the environment.
-_INT_KEYS = {"PORT", "MAX_BODY_BYTES", "SHUTDOWN_GRACE_SECONDS", "STREAM_PING_SECONDS", "UPSTREAM_POOL_SIZE"}
-_BOOL_KEYS = {"LOG_JSON"}
+_INT_KEYS = {"PORT", "MAX_BODY_BYTES", "SHUTDOWN_GRACE_SECONDS", "STREAM_PING_SECONDS", "UPSTREAM_POOL_SIZE",
+             "CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY"}
+_BOOL_KEYS = {"LOG_JSON", "KEEP_CONVERSATIONS_DEFAULT"}
+# Integers that must be at least 1.
+_POSITIVE_KEYS = {"CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY"}
 
 
 def default_instance_path() -> Path:
@@ -62,9 +69,12 @@ def _coerce(key: str, value: object) -> object:
     """Turn text from the environment into the type the setting needs; raise ConfigError if impossible."""
     if key in _INT_KEYS and not isinstance(value, bool):
         try:
-            return int(str(value).strip())
+            number = int(str(value).strip())
         except ValueError:
             raise ConfigError(f"PFORTE_{key} must be a whole number, not {value!r}.") from None
+        if key in _POSITIVE_KEYS and number < 1:
+            raise ConfigError(f"PFORTE_{key} must be a whole number of at least 1, not {value!r}.")
+        return number
     if key in _BOOL_KEYS and isinstance(value, str):
         word = value.strip().lower()
         if word not in _TRUE | _FALSE:
@@ -129,6 +139,7 @@ def load_or_create_secrets(instance_path: Path) -> dict[str, str]:
         "key_pepper": lambda: secrets.token_urlsafe(48),
         "encryption_key": _new_fernet_key,
         "setup_token": lambda: secrets.token_urlsafe(24),
+        "conversation_key": _new_fernet_key,
     }
     changed = False
     for name, make in wanted.items():
@@ -166,6 +177,7 @@ def build_flask_config(instance_path: Path, overrides: dict | None = None) -> di
         PFORTE_KEY_PEPPER=found["key_pepper"].encode(),
         PFORTE_ENCRYPTION_KEY=found["encryption_key"],
         PFORTE_SETUP_TOKEN=found["setup_token"],
+        PFORTE_CONVERSATION_KEY=found["conversation_key"],
         SQLALCHEMY_DATABASE_URI=db_url,
         SQLALCHEMY_TRACK_MODIFICATIONS=False,
         SESSION_COOKIE_HTTPONLY=True,

@@ -18,6 +18,7 @@ BLUEPRINT_MODULES = (
     "app.accounts.views",
     "app.keys.views",
     "app.catalog.views",
+    "app.assistants.views",
     "app.usage.views",
     "app.audit.views",
     "app.settings.views",
@@ -65,7 +66,8 @@ def configure_extensions(app: Flask) -> None:
 
 def import_models() -> None:
     """Import every domain's tables so that metadata (and Alembic) sees them."""
-    for name in ("accounts", "keys", "catalog", "usage", "audit", "settings", "policy"):
+    for name in ("accounts", "keys", "catalog", "usage", "audit", "settings", "policy", "assistants",
+                 "conversations"):
         importlib.import_module(f"app.{name}.models")
 
 

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 NAV_ITEMS = (
     ("keys.index", _l("API keys")),
     ("catalog.index", _l("Models")),
+    ("assistants.index", _l("Assistants")),
     ("usage.dashboard", _l("Usage")),
     ("docs.use_api", _l("Use the API")),
     ("audit.index", _l("Audit trail")),

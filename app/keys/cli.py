@@ -9,7 +9,7 @@ import json
 import click
 from flask.cli import AppGroup
 
-from app.keys import inputs, service
+from app.keys import conversation_fields, inputs, service
 from app.keys.models import SCOPES
 
 keys = AppGroup("keys", help="Manage API keys.")
@@ -59,6 +59,11 @@ def _policy_options(command):
                      help=f"Requests per month ({CLEAR_HINT})."),
         click.option("--max-concurrent", type=COUNT, default=None,
                      help=f"Concurrent requests ({CLEAR_HINT})."),
+        click.option("--keep-conversations/--no-keep-conversations", "keep_conversations", default=None,
+                     help="Store this key's conversations (thread_id, previous_response_id); without either "
+                          "option a new key follows the organisation default."),
+        click.option("--assistant", default=None, metavar="ID",
+                     help="Make the key for one assistant: it can call only that one; 'none' clears."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -69,7 +74,8 @@ def _policy_options(command):
 OPTION_FIELDS = {"name": "name", "expires": "expires_at", "scope": "scope", "models": "allowed_models",
                  "allow_ip": "allowed_cidrs", "quota": "quota_micro", "quota_monthly": "quota_monthly",
                  "rpm": "rpm", "rph": "rph", "monthly_requests": "monthly_requests",
-                 "max_concurrent": "max_concurrent"}
+                 "max_concurrent": "max_concurrent", "keep_conversations": "keep_conversations",
+                 "assistant": "assistant_id"}
 
 
 def _changes(ctx: click.Context, options: dict) -> dict:
@@ -83,6 +89,8 @@ def _changes(ctx: click.Context, options: dict) -> dict:
         elif name == "allow_ip":
             entries = [entry for item in value for entry in inputs.split_entries(item)]
             value = [] if any(entry.lower() in inputs.NONE_WORDS for entry in entries) else entries
+        elif name == "assistant":
+            value = None if value.strip().lower() in inputs.NONE_WORDS else value.strip()
         changes[OPTION_FIELDS[name]] = value
     return changes
 
@@ -102,6 +110,9 @@ def _key_dict(key) -> dict:
         "quota_monthly": bool(key.quota_monthly),
         "rpm": key.rpm, "rph": key.rph, "monthly_requests": key.monthly_requests,
         "max_concurrent": key.max_concurrent,
+        "keep_conversations": key.keep_conversations,  # None: the organisation default applies
+        "conversations_kept": conversation_fields.resolve_keep(key.keep_conversations),
+        "assistant_id": key.assistant_id,
     }
 
 

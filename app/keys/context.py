@@ -24,6 +24,8 @@ class KeyContext:
     rph: int | None
     monthly_requests: int | None
     max_concurrent: int | None
+    keep_conversations: bool = False  # resolved: the key's own choice, else the organisation default
+    assistant_id: str | None = None  # the only assistant the key may call
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,10 @@ def values_from_form(form: Mapping, tz, *, include_expiry: bool = True) -> dict:
         parsers["expires_at"] = lambda: parse_expiry(form.get("expires"), tz)
     for field in LIMIT_FIELDS:
         parsers[field] = lambda field=field: parse_limit(form.get(field), field)
+    if "keep_conversations" in form:  # default | on | off
+        values["keep_conversations"] = {"on": True, "off": False}.get(form.get("keep_conversations"))
+    if "assistant_id" in form:
+        values["assistant_id"] = (form.get("assistant_id") or "").strip() or None
     for field, parse in parsers.items():
         try:
             values[field] = parse()

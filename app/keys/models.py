@@ -38,3 +38,8 @@ class ApiKey(db.Model):
     rph = db.Column(db.Integer, nullable=True)
     monthly_requests = db.Column(db.Integer, nullable=True)
     max_concurrent = db.Column(db.Integer, nullable=True)
+    # Conversations: None follows the organisation default.
+    keep_conversations = db.Column(db.Boolean, nullable=True)
+    # The public id of the only assistant the key may call. Checked by the service, not a foreign key:
+    # adding one to this table would make SQLite copy it, and assistants are never deleted.
+    assistant_id = db.Column(db.String(200), nullable=True)

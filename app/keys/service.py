@@ -17,7 +17,7 @@ from app import rawsql
 from app.audit import service as audit
 from app.database import utcnow
 from app.extensions import db
-from app.keys import secrets
+from app.keys import conversation_fields, secrets
 from app.keys.context import KeyContext, KeyRejection
 from app.keys.models import SCOPES, ApiKey
 
@@ -30,12 +30,13 @@ PAGE_SIZE = 25
 LIMIT_FIELDS = ("rpm", "rph", "monthly_requests", "max_concurrent")
 # What an admin may set; audit snapshots show these plus the status (never the secret or its hash).
 EDITABLE = ("name", "expires_at", "scope", "allowed_models", "allowed_cidrs", "quota_micro", "quota_monthly",
-            *LIMIT_FIELDS)
+            *LIMIT_FIELDS, *conversation_fields.FIELDS)
 
 _api_keys = ApiKey.__table__
 _VERIFY_COLUMNS = [_api_keys.c[name] for name in (
     "id", "public_id", "name", "prefix", "scope", "status", "expires_at", "allowed_models", "allowed_cidrs",
-    "quota_micro", "quota_monthly", "quota_period", "used_micro", "reserved_micro", *LIMIT_FIELDS)]
+    "quota_micro", "quota_monthly", "quota_period", "used_micro", "reserved_micro", *LIMIT_FIELDS,
+    *conversation_fields.FIELDS)]
 _VERIFY = select(*_VERIFY_COLUMNS).where(_api_keys.c.secret_hash == bindparam("secret_hash"))
 
 
@@ -65,7 +66,7 @@ def verify_key(raw: str | None, now: datetime | None = None) -> KeyContext | Key
         return KeyRejection("unknown")
     (key_id, public_id, name, prefix, scope, status, expires_at, allowed_models, allowed_cidrs,
      quota_micro, quota_monthly, quota_period, used_micro, reserved_micro,
-     rpm, rph, monthly_requests, max_concurrent) = row
+     rpm, rph, monthly_requests, max_concurrent, keep_conversations, assistant_id) = row
     if status != "active":
         return KeyRejection("revoked" if status == "revoked" else "disabled")
     if expires_at is not None and expires_at <= (now or utcnow()):
@@ -76,6 +77,7 @@ def verify_key(raw: str | None, now: datetime | None = None) -> KeyContext | Key
         quota_micro=quota_micro, quota_monthly=bool(quota_monthly), quota_period=quota_period,
         used_micro=used_micro or 0, reserved_micro=reserved_micro or 0,
         rpm=rpm, rph=rph, monthly_requests=monthly_requests, max_concurrent=max_concurrent,
+        keep_conversations=conversation_fields.resolve_keep(keep_conversations), assistant_id=assistant_id,
     )
 
 
@@ -154,7 +156,7 @@ def update_key(public_id: str, changes: Mapping[str, object], *, actor: str | No
     if "quota_monthly" in changed and key.quota_monthly and not key.quota_period:
         key.quota_period = utcnow().strftime("%Y-%m")
     after = snapshot(key)
-    action = "key.rename" if set(changed) == {"name"} else "key.update"
+    action = conversation_fields.update_action(changed)
     _record(action, key, _only(before, changed), _only(after, changed), actor)
     db.session.commit()
     return key
@@ -188,6 +190,7 @@ def _set_status(public_id: str, status: str, action: str, actor: str | None) -> 
     key.status = status
     if status == "revoked":
         key.revoked_at = utcnow()
+        conversation_fields.forget(key.id)
     after = {"status": status, **({"revoked_at": key.revoked_at} if status == "revoked" else {})}
     _record(action, key, before, after, actor)
     db.session.commit()
@@ -270,6 +273,7 @@ def clean_values(values: Mapping[str, object], *, creating: bool, current: ApiKe
             if limit is not None and not 1 <= limit <= LIMIT_MAX:
                 errors[field] = _l("A limit must be a whole number of at least 1.")
             clean[field] = limit
+    conversation_fields.clean(values, errors, clean)
     if errors:
         raise KeyInputError(errors)
     return clean

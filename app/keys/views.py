@@ -27,7 +27,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app.accounts.access import edit_required
-from app.keys import inputs, service
+from app.keys import conversation_fields, inputs, service
 from app.navigation import is_htmx
 from app.policy import service as policy
 
@@ -55,6 +55,7 @@ def helpers():
         "credits_used": policy.key_credits_used,
         "split_list": service.split_list,
         "activity_url": _activity_url,
+        **conversation_fields.template_helpers(),
     }
 
 
@@ -151,7 +152,8 @@ def _form_values(key=None) -> dict:
     values = {"name": key.name, "expires": _date_shown(key), "scope": key.scope,
               "models": service.split_list(key.allowed_models),
               "allowed_cidrs": "\n".join(service.split_list(key.allowed_cidrs)),
-              "quota": _credits(key.quota_micro), "quota_monthly": "on" if key.quota_monthly else ""}
+              "quota": _credits(key.quota_micro), "quota_monthly": "on" if key.quota_monthly else "",
+              **conversation_fields.form_values(key)}
     values.update({field: "" if getattr(key, field) is None else str(getattr(key, field))
                    for field in service.LIMIT_FIELDS})
     return values

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 ALLOWANCE = "org_allowance_micro"
 PER_IP = "per_ip_limit"
+KEEP_CONVERSATIONS = "keep_conversations_default"
 CACHE_SECONDS = 5.0
 MICRO = 1_000_000
 MAX_CREDITS = 10**12
@@ -47,6 +48,7 @@ class SettingsError(ValueError):
 class OrgSettings:
     allowance_micro: int | None  # None = unlimited
     per_ip_limit: str | None  # e.g. "120/minute"; None = the server default PFORTE_RATELIMIT_PER_IP
+    keep_conversations: bool | None = None  # None = the server default PFORTE_KEEP_CONVERSATIONS_DEFAULT
 
     @property
     def per_ip_count(self) -> int | None:
@@ -71,14 +73,16 @@ class Overview:
 # --- reading ---------------------------------------------------------------------------------------------
 
 def _read(conn) -> OrgSettings:
-    rows = conn.execute(select(Setting.key, Setting.value).where(Setting.key.in_((ALLOWANCE, PER_IP))))
+    rows = conn.execute(select(Setting.key, Setting.value)
+                        .where(Setting.key.in_((ALLOWANCE, PER_IP, KEEP_CONVERSATIONS))))
     values = {}
     for key, value in rows:
         try:
             values[key] = json.loads(value)
         except ValueError:
             log.error("setting %s holds invalid JSON; using the default", key)
-    return OrgSettings(values.get(ALLOWANCE), values.get(PER_IP))
+    keep = values.get(KEEP_CONVERSATIONS)
+    return OrgSettings(values.get(ALLOWANCE), values.get(PER_IP), keep if isinstance(keep, bool) else None)
 
 
 def current() -> OrgSettings:
@@ -123,6 +127,12 @@ def _checked_per_ip(spec: str) -> str:
 def per_ip_limit() -> str:
     """The per-IP request limit in force: the owner's setting, else the server default."""
     return cached().per_ip_limit or default_per_ip()
+
+
+def keep_conversations_default() -> bool:
+    """Whether keys without their own choice keep conversations: the owner's setting, else the server's."""
+    keep = cached().keep_conversations
+    return bool(current_app.config.get("PFORTE_KEEP_CONVERSATIONS_DEFAULT")) if keep is None else keep
 
 
 def overview() -> Overview:
@@ -210,7 +220,7 @@ def update(allowance: str, per_ip_count: str, per_ip_unit: str) -> OrgSettings:
     if errors:
         raise SettingsError(errors)
     before = current()
-    after = OrgSettings(allowance_micro, per_ip)
+    after = OrgSettings(allowance_micro, per_ip, before.keep_conversations)
     if after == before:
         return after
     set_setting(ALLOWANCE, allowance_micro)
@@ -224,3 +234,19 @@ def update(allowance: str, per_ip_count: str, per_ip_unit: str) -> OrgSettings:
     db.session.commit()
     current_app.extensions.pop(_CACHE, None)
     return after
+
+
+def set_keep_conversations_default(keep: bool) -> OrgSettings:
+    """The organisation default for keys without their own choice (an audit event when it changes)."""
+    before = current()
+    if before.keep_conversations is not None and before.keep_conversations == keep:
+        return before
+    was = before.keep_conversations
+    if was is None:
+        was = bool(current_app.config.get("PFORTE_KEEP_CONVERSATIONS_DEFAULT"))
+    set_setting(KEEP_CONVERSATIONS, bool(keep))
+    audit.record("settings.keep_conversations", target_type="settings", target_name="organisation",
+                 before={"keep_conversations_default": was}, after={"keep_conversations_default": bool(keep)})
+    db.session.commit()
+    current_app.extensions.pop(_CACHE, None)
+    return current()

@@ -1,7 +1,7 @@
 """The organisation settings page: everyone signed in reads it, only owners change it."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -18,7 +18,9 @@ def _render(form: dict | None = None, errors: dict | None = None, status: int = 
         form = {"allowance": service.format_credits(view.settings.allowance_micro),
                 "per_ip_count": view.settings.per_ip_count or "", "per_ip_unit": view.settings.per_ip_unit}
     return render_template(template, view=view, form=form, errors=errors or {}, units=service.UNITS,
-                           can_edit=current_user.is_owner, saved=saved), status
+                           can_edit=current_user.is_owner, saved=saved,
+                           keep_default=service.keep_conversations_default(),
+                           retention_days=current_app.config["PFORTE_CONVERSATION_RETENTION_DAYS"]), status
 
 
 @bp.route("/settings")
@@ -38,4 +40,14 @@ def update():
     if request.headers.get("HX-Request"):
         return _render(saved=True)
     flash(_("The settings were saved."), "success")
+    return redirect(url_for("settings.index"))
+
+
+@bp.route("/settings/conversations", methods=["POST"])
+@owner_required
+def keep_conversations():
+    keep = request.form.get("keep_conversations") == "on"
+    service.set_keep_conversations_default(keep)
+    flash(_("Keys without their own choice now keep conversations.") if keep else
+          _("Keys without their own choice no longer keep conversations."), "success")
     return redirect(url_for("settings.index"))

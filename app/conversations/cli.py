@@ -1,0 +1,43 @@
+"""`pforte conversations purge`: delete stored conversations."""
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import AppGroup
+
+from app.conversations import service
+from app.keys import service as keys
+
+conversations = AppGroup("conversations", help="Stored conversations (for keys that keep them).")
+
+
+@conversations.command("purge")
+@click.option("--key", "key_id", default=None, metavar="ID", help="Delete every conversation of this key.")
+@click.option("--all", "everything", is_flag=True, help="Delete every stored conversation of every key.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"deleted": N} as JSON.')
+def purge_command(key_id: str | None, everything: bool, as_json: bool) -> None:
+    """Delete conversations past their retention (PFORTE_CONVERSATION_RETENTION_DAYS after the last turn),
+    or all of one key's (--key), or all of them (--all)."""
+    if key_id and everything:
+        raise click.UsageError("Give --key or --all, not both.")
+    if key_id:
+        try:
+            key = keys.get_key(key_id)
+        except keys.KeyNotFound:
+            raise click.ClickException(f"No key with id {key_id}.") from None
+        deleted = service.purge_key(key.id)
+        what = f"of key '{key.name}'"
+    elif everything:
+        deleted = service.purge_all()
+        what = "of every key"
+    else:
+        deleted = service.purge_expired()
+        what = f"older than {service.retention_days()} days"
+    if as_json:
+        click.echo(json.dumps({"deleted": deleted}))
+    else:
+        click.echo(f"Deleted {deleted} conversation{'' if deleted == 1 else 's'} {what}.")
+
+
+commands = [conversations]
