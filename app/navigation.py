@@ -1,8 +1,7 @@
-"""Template helpers shared by every admin page (navigation, role names, locale, time zone) and
-`render_page`, which answers an HTMX request with the fragment and any other with the full page."""
+"""Template helpers shared by every admin page: navigation, role names, locale and time zone."""
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask
 from flask_babel import get_locale, get_timezone
 from flask_babel import lazy_gettext as _l
 
@@ -17,15 +16,6 @@ NAV_ITEMS = (
     ("settings.index", _l("Settings")),
 )
 ROLE_LABELS = {"owner": _l("Owner"), "admin": _l("Admin"), "auditor": _l("Auditor")}
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def render_page(full: str, fragment: str, status: int = 200, /, **context):
-    """The fragment template for an HTMX request, else the full page (which includes the fragment)."""
-    return render_template(fragment if is_htmx() else full, **context), status
 
 
 def install_template_helpers(app: Flask) -> None:

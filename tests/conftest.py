@@ -10,7 +10,6 @@ Environment switches (set by .ci/run so that CI fails instead of skipping):
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from support.database import fresh_database_url  # noqa: E402
-from support.processes import FakeUpstream, LiveServer, free_port, run_cli  # noqa: E402
+from support.processes import FakeUpstream, free_port, live_servers, run_cli  # noqa: E402
 
 OWNER = {"username": "owner", "password": "owner-password-1"}
 
@@ -97,27 +96,8 @@ def fake_upstream():
 @pytest.fixture
 def live_server_factory(tmp_path):
     """Start real `pforte serve` processes: factory(env=None, name='a') → LiveServer (initialised, running)."""
-    servers: list[LiveServer] = []
-
-    def start(env: dict | None = None, name: str = "a", instance: Path | None = None) -> LiveServer:
-        inst = instance or (tmp_path / f"live-{name}")
-        inst.mkdir(exist_ok=True)
-        server_env = {}
-        if instance is None:
-            with fresh_database_url(inst, keep=True) as url:
-                server_env["PFORTE_DATABASE_URL"] = url
-        storage = os.environ.get("PFORTE_TEST_RATELIMIT_STORAGE_URI")
-        if storage:
-            server_env["PFORTE_RATELIMIT_STORAGE_URI"] = storage
-        server_env.update(env or {})
-        server = LiveServer(inst, free_port(), server_env)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    with live_servers(tmp_path) as start:
+        yield start
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required, login_user
 from app.accounts import service
 from app.accounts.i18n import LANGUAGE_NAMES, LANGUAGES, timezone_names
 from app.accounts.views import bp
+from app.htmx import INVALID_FORM
 
 
 def _account_page(error: str | None = None, status: int = 200, section: str | None = None):
@@ -31,7 +32,7 @@ def change_password():
                                            form.get("current_password", ""), form.get("new_password", ""),
                                            form.get("new_password_confirm", ""))
     except service.AccountError as exc:
-        return _account_page(str(exc), 422, "password")
+        return _account_page(str(exc), INVALID_FORM, "password")
     login_user(user)  # this session continues under the new session token; all others have ended
     flash(_("Your password was changed. Other sessions have been logged out."), "success")
     return redirect(url_for("accounts.account"))
@@ -44,7 +45,7 @@ def change_preferences():
         service.set_preferences(current_user, request.form.get("language", ""),
                                 request.form.get("timezone", ""))
     except service.AccountError as exc:
-        return _account_page(str(exc), 422, "preferences")
+        return _account_page(str(exc), INVALID_FORM, "preferences")
     refresh()  # the confirmation already speaks the newly chosen language
     flash(_("Your preferences were saved."), "success")
     return redirect(url_for("accounts.account"))

@@ -9,12 +9,12 @@ from app.accounts import service
 from app.accounts.access import owner_required
 from app.accounts.models import ROLES
 from app.accounts.views import bp
-from app.navigation import is_htmx, render_page
+from app.htmx import INVALID_FORM, is_htmx, render
 
 
 def _users_page(error: str | None = None, message: str | None = None, status: int = 200, form=None):
-    return render_page("accounts/users.html", "accounts/_users.html", status, users=service.list_users(),
-                       roles=ROLES, error=error, message=message, form=form or {})
+    return render("accounts/users.html", "accounts/_users.html", status, users=service.list_users(),
+                  roles=ROLES, error=error, message=message, form=form or {})
 
 
 def _done(message: str):
@@ -31,7 +31,7 @@ def _run(change, message: str, form=None):
     except service.UserNotFound:
         abort(404)
     except service.AccountError as exc:
-        return _users_page(error=str(exc), status=422, form=form)
+        return _users_page(error=str(exc), status=INVALID_FORM, form=form)
     return _done(message % {"name": user.username})
 
 

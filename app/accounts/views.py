@@ -10,6 +10,7 @@ from app.accounts import service
 from app.accounts.i18n import LANGUAGE_COOKIE, LANGUAGES
 from app.client_ip import request_client_ip
 from app.extensions import limiter
+from app.htmx import INVALID_FORM
 
 bp = Blueprint("accounts", __name__)
 
@@ -44,7 +45,7 @@ def setup():
         except service.LoginThrottled as exc:
             error, status, headers = _throttled(exc)
         except service.AccountError as exc:
-            error, status = str(exc), 400
+            error, status = str(exc), INVALID_FORM
         else:
             _start_session(user)
             return redirect(url_for("keys.index"))

@@ -10,6 +10,7 @@ from flask_login import login_required
 from app.accounts.access import edit_required
 from app.assistants import service
 from app.catalog import service as catalog
+from app.htmx import INVALID_FORM
 
 bp = Blueprint("assistants", __name__, url_prefix="/assistants")
 
@@ -42,7 +43,7 @@ def _values_of(assistant) -> dict:
 def _form(assistant=None, values=None, errors=None):
     values = values if values is not None else (_values_of(assistant) if assistant else {})
     return render_template("assistants/form.html", assistant=assistant, values=values, errors=errors or {},
-                           models=catalog.list_models(enabled_only=False)), (400 if errors else 200)
+                           models=catalog.list_models(enabled_only=False)), (INVALID_FORM if errors else 200)
 
 
 def _typed(form: dict, errors: dict) -> dict:

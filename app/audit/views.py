@@ -8,7 +8,7 @@ from app.audit import service
 from app.audit.export import csv_lines
 from app.audit.filters import page_number, parse_filters
 from app.database import utcnow
-from app.navigation import render_page
+from app.htmx import render
 
 bp = Blueprint("audit", __name__)
 
@@ -20,8 +20,8 @@ def index():
     page = service.page_of_events(audit_filter, page_number(request.args.get("page")))
     rows = [(event, service.changes(event)) for event in page.events]
     query = {name: value for name, value in values.items() if value}
-    return render_page("audit/index.html", "audit/_events.html", page=page, rows=rows, filters=values,
-                       query=query, errors=errors, actions=service.known_actions())
+    return render("audit/index.html", "audit/_events.html", page=page, rows=rows, filters=values,
+                  query=query, errors=errors, actions=service.known_actions())
 
 
 @bp.route("/audit.csv")

@@ -12,6 +12,7 @@ from flask_login import login_required
 from app.accounts.access import edit_required
 from app.catalog import service
 from app.catalog.models import CAPABILITIES, CONNECTION_KINDS
+from app.htmx import INVALID_FORM, is_htmx, render
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
@@ -31,10 +32,6 @@ CAPABILITY_LABELS = {"chat": _l("chat"), "embeddings": _l("embeddings"), "tools"
 def labels():
     return {"kind_label": lambda kind: KIND_LABELS.get(kind, kind),
             "capability_label": lambda name: CAPABILITY_LABELS.get(name, name)}
-
-
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _plain(value):
@@ -63,7 +60,7 @@ def _connection_form(connection=None, values=None, errors=None):
     if values is None:
         values = {name: _plain(getattr(connection, name)) for name in CONNECTION_FIELDS} if connection else {}
     return render_template("catalog/connection_form.html", connection=connection, values=values,
-                           errors=errors or {}, kinds=CONNECTION_KINDS), (400 if errors else 200)
+                           errors=errors or {}, kinds=CONNECTION_KINDS), (INVALID_FORM if errors else 200)
 
 
 @bp.route("/connections/new", methods=["GET", "POST"])
@@ -109,8 +106,8 @@ def test_connection(connection_id: int):
     connection = _found(service.get_connection, connection_id)
     name = connection.name
     result = service.test_connection(connection_id)
-    template = "catalog/_probe_result.html" if _is_htmx() else "catalog/probe.html"
-    return render_template(template, result=result, connection_name=name, connection_id=connection_id)
+    return render("catalog/probe.html", "catalog/_probe_result.html", result=result, connection_name=name,
+                  connection_id=connection_id)
 
 
 # --- models --------------------------------------------------------------------------------------
@@ -123,7 +120,7 @@ def _model_form(model=None, values=None, errors=None):
         values["enabled"] = model.enabled if model else True
     connections = service.list_connections()
     return render_template("catalog/model_form.html", model=model, values=values, errors=errors or {},
-                           connections=connections, capabilities=CAPABILITIES), (400 if errors else 200)
+                           connections=connections, capabilities=CAPABILITIES), (INVALID_FORM if errors else 200)
 
 
 def _model_values() -> dict:
@@ -169,7 +166,7 @@ def set_model_enabled(model_id: int):
         model = service.set_model_enabled(model_id, request.form.get("enabled") == "1")
     except service.CatalogNotFound:
         abort(404)
-    if _is_htmx():
+    if is_htmx():
         return render_template("catalog/_model_row.html", model=model)
     if model.enabled:
         return _back(f"model-{model_id}", _("Model “%(id)s” enabled.", id=model.public_id))

@@ -15,7 +15,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -27,8 +26,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app.accounts.access import edit_required
+from app.htmx import INVALID_FORM, is_htmx, render
 from app.keys import conversation_fields, inputs, service
-from app.navigation import is_htmx
 from app.policy import service as policy
 
 bp = Blueprint("keys", __name__)
@@ -108,9 +107,8 @@ def _next_url() -> str:
     return url_for("keys.index")
 
 
-def _no_store(html: str):
-    """A response that browsers and proxies must not keep (it holds a plaintext key)."""
-    response = make_response(html)
+def _no_store(response):
+    """The response, marked so that browsers and proxies do not keep it (it holds a plaintext key)."""
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -128,11 +126,10 @@ def index():
     listing = service.list_keys(request.args.get("status", "all"), request.args.get("q", ""), page)
     context = {"listing": listing, "list_url": _list_url, "self_url": _list_url(
         listing.status, listing.search, listing.page)}
-    if is_htmx() and not request.headers.get("HX-History-Restore-Request"):
-        return render_template("keys/_table.html", **context)
-    models_url = url_for("catalog.index") if "catalog.index" in current_app.view_functions else None
-    return render_template("keys/index.html", enabled_models=service.enabled_model_count(),
-                           models_url=models_url, **context)
+    if not is_htmx():  # the page around the table
+        context["enabled_models"] = service.enabled_model_count()
+        context["models_url"] = url_for("catalog.index") if "catalog.index" in current_app.view_functions else None
+    return render("keys/index.html", "keys/_table.html", **context)
 
 
 # ------------------------------------------------------------------------------------------ create, edit
@@ -159,7 +156,7 @@ def _form_values(key=None) -> dict:
     return values
 
 
-def _render_form(key, errors: dict | None = None, status: int = 200):
+def _render_form(key, errors: dict | None = None):
     values = _form_values(key)
     choices = service.model_choices()
     if choices is not None:  # ids allowed earlier that the catalog no longer has stay visible (and ticked)
@@ -168,9 +165,7 @@ def _render_form(key, errors: dict | None = None, status: int = 200):
                     for model in values.get("models", []) if model not in known]
     context = {"key": key, "values": values, "errors": errors or {}, "model_choices": choices,
                "min_expiry": _tomorrow()}
-    if is_htmx():  # validation errors keep the dialog open (htmx does not swap 4xx answers)
-        return render_template("keys/_key_dialog.html", **context)
-    return render_template("keys/key_form.html", **context), (400 if errors else status)
+    return render("keys/key_form.html", "keys/_key_dialog.html", INVALID_FORM if errors else 200, **context)
 
 
 def _submitted_values(key) -> dict:
@@ -198,11 +193,10 @@ def new():
         key, plaintext = service.create_key(actor=None, created_by_id=current_user.id, **values)
     except service.KeyInputError as exc:
         return _render_form(None, exc.errors)
+    response = _no_store(render("keys/created.html", "keys/_created.html", key=key, plaintext=plaintext))
     if is_htmx():
-        response = _no_store(render_template("keys/_created.html", key=key, plaintext=plaintext))
         response.headers["HX-Trigger"] = "keys-changed"
-        return response
-    return _no_store(render_template("keys/created.html", key=key, plaintext=plaintext))
+    return response
 
 
 @bp.route("/keys/<public_id>/edit", methods=["GET", "POST"])
@@ -253,8 +247,8 @@ def _change_status(public_id: str, change, message: str):
 def revoke(public_id: str):
     key = _found(public_id)
     if request.method == "GET":
-        template = "keys/_revoke_dialog.html" if is_htmx() else "keys/revoke.html"
-        return render_template(template, key=key, next_url=request.args.get("next", ""))
+        return render("keys/revoke.html", "keys/_revoke_dialog.html", key=key,
+                      next_url=request.args.get("next", ""))
     service.revoke_key(public_id)
     return _done(_("Key “%(name)s” revoked. Requests with it are refused from now on.", name=key.name))
 

@@ -1,26 +1,26 @@
 """The organisation settings page: everyone signed in reads it, only owners change it."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.accounts.access import owner_required
+from app.htmx import INVALID_FORM, is_htmx, render
 from app.settings import service
 
 bp = Blueprint("settings", __name__)
 
 
 def _render(form: dict | None = None, errors: dict | None = None, status: int = 200, saved: bool = False):
-    template = "settings/_form.html" if request.headers.get("HX-Request") else "settings/index.html"
     view = service.overview()
     if form is None:
         form = {"allowance": service.format_credits(view.settings.allowance_micro),
                 "per_ip_count": view.settings.per_ip_count or "", "per_ip_unit": view.settings.per_ip_unit}
-    return render_template(template, view=view, form=form, errors=errors or {}, units=service.UNITS,
-                           can_edit=current_user.is_owner, saved=saved,
-                           keep_default=service.keep_conversations_default(),
-                           retention_days=current_app.config["PFORTE_CONVERSATION_RETENTION_DAYS"]), status
+    return render("settings/index.html", "settings/_form.html", status, view=view, form=form,
+                  errors=errors or {}, units=service.UNITS, can_edit=current_user.is_owner, saved=saved,
+                  keep_default=service.keep_conversations_default(),
+                  retention_days=current_app.config["PFORTE_CONVERSATION_RETENTION_DAYS"])
 
 
 @bp.route("/settings")
@@ -36,8 +36,8 @@ def update():
     try:
         service.update(form["allowance"], form["per_ip_count"], form["per_ip_unit"])
     except service.SettingsError as exc:
-        return _render(form, exc.errors, 400)
-    if request.headers.get("HX-Request"):
+        return _render(form, exc.errors, INVALID_FORM)
+    if is_htmx():
         return _render(saved=True)
     flash(_("The settings were saved."), "success")
     return redirect(url_for("settings.index"))

@@ -1,12 +1,13 @@
 """Usage pages: the dashboard with its CSV exports, one key's recent activity, and the retention setting."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask_babel import format_decimal, format_number
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from app.accounts.access import owner_required
+from app.htmx import INVALID_FORM, render
 from app.usage import service
 from app.usage.charts import daily_charts
 
@@ -24,18 +25,18 @@ def count_filter(value: int | float | None) -> str:
     return format_number(value or 0)
 
 
-def _render(full: str, fragment: str, **context):
-    template = fragment if request.headers.get("HX-Request") else full
-    return render_template(template, **context)
+def _dashboard(status: int = 200, retention_error: str | None = None):
+    usage_filter, errors = service.parse_filter(request.args)
+    dash = service.dashboard(usage_filter)
+    return render("usage/dashboard.html", "usage/_dashboard.html", status, dash=dash, errors=errors,
+                  charts=daily_charts(dash.daily), retention_days=service.retention_days(),
+                  retention_error=retention_error)
 
 
 @bp.route("/usage")
 @login_required
 def dashboard():
-    usage_filter, errors = service.parse_filter(request.args)
-    dash = service.dashboard(usage_filter)
-    return _render("usage/dashboard.html", "usage/_dashboard.html", dash=dash, errors=errors,
-                   charts=daily_charts(dash.daily), retention_days=service.retention_days())
+    return _dashboard()
 
 
 @bp.route("/usage/export.csv")
@@ -59,9 +60,8 @@ def retention():
     try:
         days = service.set_retention_days(request.form.get("retention_days", ""))
     except service.UsageInputError as exc:
-        flash(str(exc), "error")
-    else:
-        flash(_("Request logs are now kept for %(days)d days.", days=days), "success")
+        return _dashboard(INVALID_FORM, retention_error=str(exc))
+    flash(_("Request logs are now kept for %(days)d days.", days=days), "success")
     return redirect(url_for("usage.dashboard"))
 
 
@@ -72,4 +72,4 @@ def key_activity(public_id: str):
         activity = service.key_activity(public_id)
     except service.UnknownKey:
         abort(404)
-    return _render("usage/key_activity.html", "usage/_key_activity.html", activity=activity)
+    return render("usage/key_activity.html", "usage/_key_activity.html", activity=activity)

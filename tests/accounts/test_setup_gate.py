@@ -17,7 +17,7 @@ def test_setup_needs_the_token(client, app):
     form = {"csrf_token": _csrf(page), "token": "wrong", "username": "anna",
             "password": "a-long-password", "password_confirm": "a-long-password"}
     response = client.post("/setup", data=form)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "setup token is not correct" in response.get_data(as_text=True)
 
     form["token"] = app.config["PFORTE_SETUP_TOKEN"]
@@ -53,7 +53,7 @@ def test_setup_explains_each_mistake_and_keeps_the_user_name(client, app):
     for changes, message in cases:
         response = client.post("/setup", data=_setup_form(client, app, **changes))
         html = response.get_data(as_text=True)
-        assert response.status_code == 400, changes
+        assert response.status_code == 422, changes
         assert message in html, changes
         if "username" not in changes:
             assert 'value="anna"' in html

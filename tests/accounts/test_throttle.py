@@ -73,7 +73,7 @@ def test_wrong_setup_tokens_are_throttled_per_ip(client, app):
         token = csrf_token(client, "/setup")
         response = client.post("/setup", data={**form, "csrf_token": token, "token": f"guess-{n}"},
                                environ_base={"REMOTE_ADDR": "10.0.6.1"})
-        assert response.status_code == 400
+        assert response.status_code == 422
     token = csrf_token(client, "/setup")
     right = {**form, "csrf_token": token, "token": app.config["PFORTE_SETUP_TOKEN"]}
     response = client.post("/setup", data=right, environ_base={"REMOTE_ADDR": "10.0.6.1"})

@@ -40,7 +40,7 @@ def test_the_form_shows_every_problem(owner_client, demo_model):
     answer = _post(owner_client, "/assistants/new", {"public_id": "bad id", "model_id": demo_model,
                                                      "instructions": "", "temperature": "warm",
                                                      "tools": "[1]"})
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     errors = " ".join(_field_errors(answer.get_data(as_text=True)))
     for part in ("no spaces", "Enter the instructions", "from 0 to 2", "JSON list of objects"):
         assert part in errors

@@ -100,7 +100,7 @@ def test_bad_connection_input_is_shown_with_everything_kept(admin, post):
             "credential": SECRET}
     response = post(admin, "/catalog/connections/new", form)
     html = response.get_data(as_text=True)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "must start with http:// or https://" in html and "Enter a number above 0" in html
     assert 'value="typed name"' in html and 'value="localhost:11434"' in html
     assert SECRET not in html  # a typed key is not echoed into the page
@@ -142,7 +142,7 @@ def test_bad_model_input_is_shown_with_everything_kept(admin, catalog, post):
             "input_price": "-1", "capabilities": []}
     response = post(admin, "/catalog/models/new", form)
     html = response.get_data(as_text=True)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Enter a number from 0" in html and "Choose at least one capability" in html
     assert 'value="Another"' in html and 'value="-1"' in html
     form["input_price"], form["capabilities"] = "1", ["chat"]

@@ -100,7 +100,7 @@ def test_create_validation_messages(owner_client, stored):
             "quota": "lots", "rpm": "0", "rph": "1.5", "scope": "root"}
     response = _post(owner_client, "/keys/new", data)
     html = response.get_data(as_text=True)
-    assert response.status_code == 400
+    assert response.status_code == 422
     errors = _field_errors(html)
     assert any("Enter a name" in e for e in errors)
     assert any("must lie in the future" in e for e in errors)
@@ -111,15 +111,15 @@ def test_create_validation_messages(owner_client, stored):
     assert any("permission modes" in e for e in errors)
     assert 'value="10.0.0.0/8\n10.0.0.0/33"' in html or "10.0.0.0/8\n10.0.0.0/33</textarea>" in html  # kept
     assert stored() == []
-    # With htmx the dialog comes back (status 200, htmx does not swap 4xx) holding the same messages.
+    # With htmx the dialog comes back (status 422, which htmx swaps) holding the same messages.
     fragment = _post(owner_client, "/keys/new", data, headers=HX)
-    assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
+    assert fragment.status_code == 422 and "<html" not in fragment.get_data(as_text=True)
     assert _field_errors(fragment.get_data(as_text=True)) == errors
 
 
 def test_name_longer_than_100_characters_is_refused(owner_client, stored):
     response = _post(owner_client, "/keys/new", {"name": "n" * 101})
-    assert response.status_code == 400 and "at most 100" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "at most 100" in response.get_data(as_text=True)
     assert stored() == []
 
 
@@ -243,7 +243,7 @@ def test_edit_errors_keep_the_input(owner_client, make_key, stored):
     public_id, _ = make_key("old")
     response = _post(owner_client, f"/keys/{public_id}/edit", {"name": "", "allowed_cidrs": "not-an-ip"})
     html = response.get_data(as_text=True)
-    assert response.status_code == 400 and "not-an-ip</textarea>" in html
+    assert response.status_code == 422 and "not-an-ip</textarea>" in html
     assert "Enter a name" in html and "not an IP address" in html
     assert stored(public_id).name == "old"
 

@@ -64,7 +64,7 @@ def test_saving_unchanged_values_records_nothing(owner_client, audit_log):
 def test_bad_input_is_refused_with_a_message_and_kept(app, owner_client, audit_log, field, value):
     values = {"allowance": "100", "per_ip_count": "30", field: value}
     response = save(owner_client, **values)
-    assert response.status_code == 400
+    assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert 'class="field-error"' in page and 'aria-invalid="true"' in page
     if field != "per_ip_unit":
@@ -80,7 +80,7 @@ def test_htmx_post_returns_the_fragment(owner_client):
     assert "The settings were saved." in page
     assert "0 of 42 credits used" in page
     error = save(owner_client, htmx=True, allowance="x")
-    assert error.status_code == 400 and 'id="allowance-error"' in error.get_data(as_text=True)
+    assert error.status_code == 422 and 'id="allowance-error"' in error.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("role", ["admin", "auditor"])

@@ -1,6 +1,7 @@
 """Real processes for tests: `pforte serve` and the fake upstream, each on a free loopback port."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -9,6 +10,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from support.database import fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 PFORTE = str(Path(sys.executable).parent / "pforte")
@@ -79,6 +82,35 @@ class LiveServer:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def live_servers(base: Path):
+    """Yield start(env=None, name='a', instance=None) → LiveServer (initialised, running), each in its own
+    folder under `base` with a fresh database unless an instance is given; all of them stop at the end."""
+    servers: list[LiveServer] = []
+
+    def start(env: dict | None = None, name: str = "a", instance: Path | None = None) -> LiveServer:
+        inst = instance or (base / f"live-{name}")
+        inst.mkdir(exist_ok=True)
+        server_env = {}
+        if instance is None:
+            with fresh_database_url(inst, keep=True) as url:
+                server_env["PFORTE_DATABASE_URL"] = url
+        storage = os.environ.get("PFORTE_TEST_RATELIMIT_STORAGE_URI")
+        if storage:
+            server_env["PFORTE_RATELIMIT_STORAGE_URI"] = storage
+        server_env.update(env or {})
+        server = LiveServer(inst, free_port(), server_env)
+        server.start()
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
 
 
 class FakeUpstream:
