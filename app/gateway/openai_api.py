@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from flask import Response
 
 from app.catalog.entries import ModelEntry
+from app.catalog.service import list_models, lookup_model
 from app.gateway import errors, pipeline
 from app.gateway.pipeline import Call
 from app.gateway.sse import OpenAIStreamEncoder, complete_usage, open_stream, usage_object
@@ -171,8 +172,6 @@ def _fail_after(encoder: OpenAIStreamEncoder, events: int) -> None:
 # --- models --------------------------------------------------------------------------------------
 
 def answer_models(call: Call) -> Response:
-    from app.catalog.service import list_models
-
     entries = policy.visible_models(call.key, list_models())
     data = [model_object(entry) for entry in entries]
     return json_response({"object": "list", "data": data, "has_more": False,
@@ -181,8 +180,6 @@ def answer_models(call: Call) -> Response:
 
 
 def answer_model(call: Call, model_id: str) -> Response:
-    from app.catalog.service import lookup_model
-
     call.model_name = model_id
     entry = lookup_model(model_id)
     if entry is None or not entry.enabled or not policy.visible_models(call.key, [entry]):

@@ -28,8 +28,8 @@ from flask_login import current_user, login_required
 
 from app.accounts.access import edit_required
 from app.keys import inputs, service
+from app.keys.context import credits_used
 from app.navigation import is_htmx
-from app.policy import service as policy
 
 bp = Blueprint("keys", __name__)
 
@@ -52,7 +52,7 @@ def helpers():
         "scope_badge": lambda scope: SCOPE_BADGES.get(scope),
         "limit_texts": _limit_texts,
         "credits": _credits,
-        "credits_used": policy.key_credits_used,
+        "credits_used": credits_used,
         "split_list": service.split_list,
         "activity_url": _activity_url,
     }

@@ -28,8 +28,8 @@ from app.rawsql import GroupWriter, RawTransaction, next_turn
 from app.settings import service as settings
 
 __all__ = ["SCOPES", "PolicyDenied", "LimitGrant", "Reservation", "limit_ip", "check_ip", "acquire_limits",
-           "check_scope", "check_model", "visible_models", "reserve_budget", "normalise_ip_list", "valid_ip_limit",
-           "key_credits_used", "org_usage", "recount_org_usage", "cost_micro"]
+           "check_scope", "check_model", "visible_models", "reserve_budget", "normalise_ip_list",
+           "org_usage", "recount_org_usage", "cost_micro"]
 
 _LIMITER = "pforte_policy_limiter"
 _limiter_lock = threading.Lock()
@@ -239,20 +239,6 @@ def normalise_ip_list(entries) -> list[str]:
     """Validate and canonicalise an IP allow list (list or text); raises INVALID_IP_ENTRY (a ValueError
     whose .entry is the bad item)."""
     return ip_allow.normalise(entries)
-
-
-def valid_ip_limit(spec: str) -> bool:
-    """True when spec is a limit the per-IP limiter understands ('60/minute', '10/second;500/hour')."""
-    try:
-        return bool(ratelimits.parse_ip_limits(spec))
-    except ValueError:
-        return False
-
-
-def key_credits_used(key) -> int:
-    """The credits a key (row or snapshot) has used this month if its quota renews monthly, else in all: a
-    monthly quota not yet renewed in this month has used nothing (it renews on the key's next request)."""
-    return budget.key_used(key, budget.period_of())
 
 
 def org_usage() -> tuple[int, int, str]:
