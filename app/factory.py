@@ -34,7 +34,7 @@ from app.ops import views as ops_views
 from app.ops.observe import RequestObserver
 from app.paths import resource_dir
 from app.policy import models as policy_models
-from app.policy import views as settings_views
+from app.policy import views as policy_views  # the organisation settings page
 from app.settings import models as settings_models
 from app.usage import models as usage_models
 from app.usage import views as usage_views
@@ -55,7 +55,7 @@ BLUEPRINTS = (
     catalog_views.bp,
     usage_views.bp,
     audit_views.bp,
-    settings_views.bp,
+    policy_views.bp,
     docs_views.bp,
 )
 CSRF_EXEMPT = (gateway_routes.bp,)  # the client API authenticates with keys, not cookies

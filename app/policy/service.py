@@ -29,7 +29,7 @@ from app.settings import service as settings
 
 __all__ = ["SCOPES", "PolicyDenied", "LimitGrant", "Reservation", "limit_ip", "check_ip", "acquire_limits",
            "check_scope", "check_model", "visible_models", "reserve_budget", "normalise_ip_list",
-           "org_usage", "recount_org_usage", "cost_micro"]
+           "org_usage", "recount_org_usage", "update_org_settings", "cost_micro"]
 
 _LIMITER = "pforte_policy_limiter"
 _limiter_lock = threading.Lock()
@@ -252,3 +252,9 @@ def org_usage() -> tuple[int, int, str]:
 def recount_org_usage(conn) -> int:
     """Recount this month's organisation usage from the request log (inside the caller's transaction)."""
     return budget.recount_org(conn, budget.period_of())
+
+
+def update_org_settings(allowance: str, per_ip_count: str, per_ip_unit: str) -> settings.OrgSettings:
+    """Store the owner's allowance and per-IP limit (app.settings.update raises SettingsError on bad input).
+    An allowance set after a time without one recounts this month's counter in the same transaction."""
+    return settings.update(allowance, per_ip_count, per_ip_unit, on_allowance_set=recount_org_usage)

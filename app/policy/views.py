@@ -54,8 +54,7 @@ def index():
 def update():
     form = {name: request.form.get(name, "") for name in ("allowance", "per_ip_count", "per_ip_unit")}
     try:
-        settings.update(form["allowance"], form["per_ip_count"], form["per_ip_unit"],
-                        on_allowance_set=policy.recount_org_usage)
+        policy.update_org_settings(form["allowance"], form["per_ip_count"], form["per_ip_unit"])
     except settings.SettingsError as exc:
         return _render(form, exc.errors, 400)
     if request.headers.get("HX-Request"):
