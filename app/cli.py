@@ -1,24 +1,36 @@
-"""The `pforte` command group. Each domain contributes its commands through `commands` in its cli.py."""
+"""The `pforte` command group and its commands; app.entry runs it with the application factory. Each domain
+contributes its commands through `commands` in its cli.py."""
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade
+from sqlalchemy.engine import make_url
 
-CLI_MODULES = ("app.accounts.cli", "app.keys.cli", "app.catalog.cli", "app.usage.cli", "app.ops.cli",
-               "app.assistants.cli", "app.conversations.cli")
+from app.accounts import cli as accounts_cli
+from app.accounts import service as accounts
+from app.assistants import cli as assistants_cli
+from app.catalog import cli as catalog_cli
+from app.config import DEFAULTS
+from app.conversations import cli as conversations_cli
+from app.keys import cli as keys_cli
+from app.keys import service as keys_service
+from app.ops import cli as ops_cli
+from app.server import serve
+from app.usage import cli as usage_cli
+
+DOMAIN_COMMANDS = (accounts_cli.commands, keys_cli.commands, catalog_cli.commands, usage_cli.commands,
+                   ops_cli.commands, assistants_cli.commands,
+                   conversations_cli.commands_with(keys_service.find_key))
 
 
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
     """Create the instance folder, secrets and database schema; print the setup URL and token."""
-    from flask_migrate import upgrade
-
-    from app.accounts import service as accounts
-
     upgrade()
     click.echo(f"Instance folder: {current_app.instance_path}")
     host = current_app.config["PFORTE_HOST"]
@@ -41,8 +53,6 @@ _URL_SETTINGS = {"DATABASE_URL", "RATELIMIT_STORAGE_URI"}
 def setting_command(name: str) -> None:
     """Print the effective value of one setting (default < pforte.toml < PFORTE_* variable), e.g.
     `pforte setting shutdown_grace_seconds`. Secrets are not shown; passwords in URLs are masked."""
-    from app.config import DEFAULTS
-
     key = name.strip().upper().removeprefix("PFORTE_")
     if key not in DEFAULTS:
         known = ", ".join(sorted(k.lower() for k in DEFAULTS))
@@ -51,8 +61,6 @@ def setting_command(name: str) -> None:
         raise click.ClickException(f"{key.lower()} is a secret and is not printed.")
     value = current_app.config[f"PFORTE_{key}"]
     if key in _URL_SETTINGS and value:
-        from sqlalchemy.engine import make_url
-
         try:
             value = make_url(str(value)).render_as_string(hide_password=True)
         except Exception:
@@ -68,8 +76,6 @@ def setting_command(name: str) -> None:
 @with_appcontext
 def serve_command(host: str | None, port: int | None) -> None:
     """Run the gevent server."""
-    from app.server import serve
-
     serve(current_app._get_current_object(), host=host, port=port)
 
 
@@ -77,16 +83,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(init_command)
     app.cli.add_command(serve_command)
     app.cli.add_command(setting_command)
-    for module_name in CLI_MODULES:
-        module = importlib.import_module(module_name)
-        for command in module.commands:
+    for commands in DOMAIN_COMMANDS:
+        for command in commands:
             app.cli.add_command(command)
-
-
-def _create_app():
-    from app import create_app
-
-    return create_app()
 
 
 class PforteGroup(FlaskGroup):
@@ -97,14 +96,14 @@ class PforteGroup(FlaskGroup):
         self.params = [p for p in self.params if p.name not in {"env_file", "app", "debug"}]
 
 
-def main() -> None:
-    group = PforteGroup(
+def command_group(create_app: Callable[[], Flask]) -> PforteGroup:
+    """The `pforte` group; create_app builds the application for each command."""
+    return PforteGroup(
         name="pforte",
         help="Pforte gateway administration.",
-        create_app=_create_app,
+        create_app=create_app,
         add_default_commands=False,
         add_version_option=False,
         load_dotenv=False,
         set_debug_flag=False,
     )
-    group(prog_name="pforte")

@@ -11,6 +11,10 @@ import secrets
 import tomllib
 from pathlib import Path
 
+from limits import parse_many
+
+from app.client_ip import parse_networks
+
 SECRETS_FILE = "secrets.json"
 SETTINGS_FILE = "pforte.toml"
 
@@ -65,6 +69,14 @@ _RATE_KEYS = {"RATELIMIT_PER_IP", "LOGIN_ATTEMPTS"}
 _LIST_KEYS = {"TRUSTED_PROXIES", "METRICS_ALLOW"}
 
 
+def valid_rate_limit(spec: str) -> bool:
+    """True for a limit in Flask-Limiter notation ('60/minute', '10/second;500/hour')."""
+    try:
+        return bool(parse_many(spec))
+    except ValueError:
+        return False
+
+
 def _coerce(key: str, value: object) -> object:
     """Turn text from the environment into the type the setting needs; raise ConfigError if impossible."""
     if key in _INT_KEYS and not isinstance(value, bool):
@@ -80,19 +92,11 @@ def _coerce(key: str, value: object) -> object:
         if word not in _TRUE | _FALSE:
             raise ConfigError(f"PFORTE_{key} must be true or false, not {value!r}.")
         return word in _TRUE
-    if key in _RATE_KEYS:
-        from limits import parse_many
-
-        try:
-            parse_many(str(value))
-        except ValueError:
-            raise ConfigError(f"PFORTE_{key} must look like '5/minute' (Flask-Limiter notation), "
-                              f"not {value!r}.") from None
+    if key in _RATE_KEYS and not valid_rate_limit(str(value)):
+        raise ConfigError(f"PFORTE_{key} must look like '5/minute' (Flask-Limiter notation), not {value!r}.")
     if key in _LIST_KEYS and isinstance(value, list | tuple):  # TOML may give a list
         value = ",".join(str(item) for item in value)
     if key == "TRUSTED_PROXIES":
-        from app.client_ip import parse_networks
-
         try:
             parse_networks(str(value or ""))
         except ValueError:

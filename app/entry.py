@@ -1,4 +1,5 @@
-"""Console script `pforte`. For `serve`, gevent must patch the standard library before anything else loads."""
+"""Console script `pforte`. For `serve`, gevent must patch the standard library before anything else loads,
+so the application's modules are imported only after that."""
 import sys
 
 
@@ -7,11 +8,12 @@ def main() -> None:
         from gevent import monkey
 
         monkey.patch_all()
-    from app.cli import main as cli_main
+    from app.cli import command_group
     from app.config import ConfigError
+    from app.factory import create_app
 
     try:
-        cli_main()
+        command_group(create_app)(prog_name="pforte")
     except ConfigError as exc:  # a setting Pforte cannot use: say which and why, no traceback
         sys.exit(f"pforte: {exc}")
 

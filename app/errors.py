@@ -9,6 +9,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.accounts.security import is_api_path
+from app.extensions import db
+from app.gateway.errors import http_exception_response, internal_error_response
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,6 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if is_api_path(request.path):
-            from app.gateway.errors import http_exception_response
-
             return http_exception_response(exc)
         response = _page(exc.code or 500)
         if exc.code == 405 and exc.valid_methods:
@@ -50,11 +50,7 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        from app.extensions import db
-
         db.session.rollback()  # a failed transaction must not break the error page or the next request
         if is_api_path(request.path):
-            from app.gateway.errors import internal_error_response
-
             return internal_error_response()
         return _page(500)

@@ -1,29 +1,68 @@
-"""The application factory: config → extensions → blueprints → error handlers → CLI."""
+"""The application factory: config → extensions → blueprints → request rules → error handlers → CLI →
+upstream transport → the WSGI middleware stack."""
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from flask import Flask
 
-from app import database  # noqa: F401  (registers the SQLite pragmas)
-from app.config import build_flask_config, default_instance_path
-from app.extensions import babel, csrf, db, limiter, login_manager, migrate
-from app.paths import resource_dir
-
-# Every domain exposes `bp` in these modules; order only matters for URL precedence.
-BLUEPRINT_MODULES = (
-    "app.gateway.routes",
-    "app.ops.views",
-    "app.accounts.views",
-    "app.keys.views",
-    "app.catalog.views",
-    "app.assistants.views",
-    "app.usage.views",
-    "app.audit.views",
-    "app.settings.views",
-    "app.docs.views",
+from app import (
+    database,  # noqa: F401  (registers the SQLite pragmas)
+    providers,
 )
+from app.accounts import account_views, users_views
+from app.accounts import blueprint as accounts_blueprint
+from app.accounts import models as accounts_models
+from app.accounts import views as accounts_views
+from app.accounts.i18n import select_locale, select_timezone
+from app.accounts.security import TrustedProxyScheme, install_security, is_api_path
+from app.assistants import models as assistants_models
+from app.assistants import views as assistants_views
+from app.audit import models as audit_models
+from app.audit import views as audit_views
+from app.catalog import models as catalog_models
+from app.catalog import views as catalog_views
+from app.cli import register_commands
+from app.config import build_flask_config, default_instance_path
+from app.conversations import models as conversations_models
+from app.docs import views as docs_views
+from app.errors import install_error_handlers
+from app.extensions import babel, csrf, db, limiter, login_manager, migrate
+from app.gateway import routes as gateway_routes
+from app.gateway.dispatch import ApiDispatcher
+from app.keys import models as keys_models
+from app.keys import views as keys_views
+from app.navigation import install_template_helpers
+from app.ops import views as ops_views
+from app.ops.observe import RequestObserver
+from app.paths import resource_dir
+from app.policy import models as policy_models
+from app.policy import views as policy_views  # the organisation settings page
+from app.settings import models as settings_models
+from app.usage import models as usage_models
+from app.usage import views as usage_views
+
+# Every domain's tables, so that the metadata (and Alembic) sees them.
+MODELS = (accounts_models, keys_models, catalog_models, usage_models, audit_models, settings_models,
+          policy_models, assistants_models, conversations_models)
+
+# The modules whose routes live on the accounts blueprint.
+ACCOUNTS_PAGES = (accounts_views, users_views, account_views)
+
+# Order only matters for URL precedence.
+BLUEPRINTS = (
+    gateway_routes.bp,
+    ops_views.bp,
+    accounts_blueprint.bp,
+    keys_views.bp,
+    catalog_views.bp,
+    assistants_views.bp,
+    usage_views.bp,
+    audit_views.bp,
+    policy_views.bp,
+    docs_views.bp,
+)
+CSRF_EXEMPT = (gateway_routes.bp,)  # the client API authenticates with keys, not cookies
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -39,17 +78,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(build_flask_config(instance_path, overrides))
     configure_extensions(app)
     configure_blueprints(app)
-    configure_security(app)
-    configure_errors(app)
-    configure_cli(app)
-    configure_providers(app)
-    return app
-
-
-def configure_providers(app: Flask) -> None:
-    from app import providers
-
+    install_security(app)
+    install_template_helpers(app)
+    install_error_handlers(app)
+    register_commands(app)
     providers.configure(app.config["PFORTE_UPSTREAM_POOL_SIZE"], app.config.get("PFORTE_UPSTREAM_CA_BUNDLE"))
+    build_wsgi_stack(app)
+    return app
 
 
 def configure_extensions(app: Flask) -> None:
@@ -58,42 +93,29 @@ def configure_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
-    from app.accounts.i18n import select_locale, select_timezone
-
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
-    import_models()
-
-
-def import_models() -> None:
-    """Import every domain's tables so that metadata (and Alembic) sees them."""
-    for name in ("accounts", "keys", "catalog", "usage", "audit", "settings", "policy", "assistants",
-                 "conversations"):
-        importlib.import_module(f"app.{name}.models")
 
 
 def configure_blueprints(app: Flask) -> None:
-    for module_name in BLUEPRINT_MODULES:
-        module = importlib.import_module(module_name)
-        app.register_blueprint(module.bp)
-        if getattr(module, "csrf_exempt", False):
-            csrf.exempt(module.bp)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    for blueprint in CSRF_EXEMPT:
+        csrf.exempt(blueprint)
 
 
-def configure_security(app: Flask) -> None:
-    from app.accounts.security import install_security
-    from app.navigation import install_template_helpers
+def build_wsgi_stack(app: Flask) -> None:
+    """Wrap Flask's WSGI app in the middleware, outermost first:
 
-    install_security(app)
-    install_template_helpers(app)
-
-
-def configure_errors(app: Flask) -> None:
-    from app.errors import install_error_handlers
-
-    install_error_handlers(app)
-
-
-def configure_cli(app: Flask) -> None:
-    from app.cli import register_commands
-
-    register_commands(app)
+    1. TrustedProxyScheme (only with PFORTE_TRUSTED_PROXIES): takes X-Forwarded-Proto from a trusted proxy,
+       so that every layer below sees the scheme the client used.
+    2. RequestObserver: request id, access log and metrics for every request, API and admin pages alike.
+    3. ApiDispatcher: answers the client API's routes itself, inside an app context; everything else
+       (admin pages, HEAD, OPTIONS) goes on to Flask.
+    4. Flask.
+    """
+    proxies = str(app.config.get("PFORTE_TRUSTED_PROXIES") or "")
+    stack = ApiDispatcher(app, app.wsgi_app)
+    stack = RequestObserver(stack, is_api_path, proxies)
+    if proxies:
+        stack = TrustedProxyScheme(stack, proxies)
+    app.wsgi_app = stack

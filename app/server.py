@@ -14,10 +14,18 @@ import socket
 import sys
 import time
 
+import gevent
 from flask import Flask
+from gevent.event import Event
+from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from app.extensions import db
+from app.ops.instance_lock import InstanceBusy, hold_serving_lock
+from app.ops.logs import configure_logging
+from app.ops.wal import start_wal_checkpoints
 from app.request_headers import parse_request_headers
+from app.usage.service import start_daily_purge
 
 log = logging.getLogger("pforte.server")
 
@@ -74,8 +82,6 @@ class DrainingServer(WSGIServer):
 
     def drain(self, grace: float, cancel_now) -> None:
         """Stop accepting, then wait up to grace seconds (or until cancel_now is set) for running requests."""
-        import gevent
-
         self.close()
         self.draining = True
         for handler in list(self.handlers):
@@ -98,13 +104,6 @@ class DrainingServer(WSGIServer):
 
 
 def serve(app: Flask, host: str | None = None, port: int | None = None) -> None:
-    import gevent
-    from gevent.event import Event
-    from gevent.pool import Pool
-
-    from app.ops.instance_lock import InstanceBusy, hold_serving_lock
-    from app.ops.logs import configure_logging
-
     configure_logging(json_lines=bool(app.config.get("PFORTE_LOG_JSON")))
     host = host or app.config["PFORTE_HOST"]
     port = int(port or app.config["PFORTE_PORT"])
@@ -126,10 +125,6 @@ def serve(app: Flask, host: str | None = None, port: int | None = None) -> None:
 
     gevent.signal_handler(signal.SIGTERM, on_signal)
     gevent.signal_handler(signal.SIGINT, on_signal)
-    from app.extensions import db
-    from app.ops.wal import start_wal_checkpoints
-    from app.usage.service import start_daily_purge
-
     with app.app_context():
         checkpoints = start_wal_checkpoints(db.engine)  # before the first request opens a connection
     gc.collect()

@@ -7,8 +7,8 @@ from flask_babel import refresh
 from flask_login import current_user, login_required, login_user
 
 from app.accounts import service
+from app.accounts.blueprint import bp
 from app.accounts.i18n import LANGUAGE_NAMES, LANGUAGES, timezone_names
-from app.accounts.views import bp
 from app.htmx import INVALID_FORM
 
 

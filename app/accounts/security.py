@@ -6,6 +6,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from app.accounts import service as accounts
 from app.client_ip import address_in_networks
 from app.extensions import login_manager
 
@@ -56,8 +57,8 @@ def is_api_path(path: str) -> bool:
 
 
 def install_security(app: Flask) -> None:
-    from app.accounts import service as accounts
-
+    """Login manager, the setup gate, read-only auditors, security headers and the session cookie. The
+    TrustedProxyScheme middleware is placed by the factory with the rest of the WSGI stack."""
     login_manager.login_view = "accounts.login"
     login_manager.login_message = _l("Please log in to open this page.")
     login_manager.login_message_category = "info"
@@ -101,5 +102,3 @@ def install_security(app: Flask) -> None:
         return response
 
     app.session_interface = HttpsAwareSessionInterface()
-    if app.config.get("PFORTE_TRUSTED_PROXIES"):
-        app.wsgi_app = TrustedProxyScheme(app.wsgi_app, app.config["PFORTE_TRUSTED_PROXIES"])

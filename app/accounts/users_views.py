@@ -7,8 +7,8 @@ from flask_login import current_user, login_required
 
 from app.accounts import service
 from app.accounts.access import owner_required
+from app.accounts.blueprint import bp
 from app.accounts.models import ROLES
-from app.accounts.views import bp
 from app.htmx import INVALID_FORM, is_htmx, render
 
 

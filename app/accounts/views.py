@@ -1,18 +1,16 @@
-"""Setup, login, logout and language choice. The users and account pages add their routes to `bp`
-(app.accounts.users_views, app.accounts.account_views)."""
+"""Setup, login, logout and language choice (routes of the accounts blueprint, app.accounts.blueprint)."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.accounts import service
+from app.accounts.blueprint import bp
 from app.accounts.i18n import LANGUAGE_COOKIE, LANGUAGES
 from app.client_ip import request_client_ip
 from app.extensions import limiter
 from app.htmx import INVALID_FORM
-
-bp = Blueprint("accounts", __name__)
 
 # A hard cap on login/setup posts per IP, so that even refused attempts cannot flood the audit trail.
 POSTS_PER_IP = "30/minute"
@@ -106,5 +104,3 @@ def _safe_next(target: str | None) -> str | None:
         return target
     return None
 
-
-from app.accounts import account_views, users_views  # noqa: E402,F401  (their routes live on bp)

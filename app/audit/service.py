@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.audit.models import AuditEvent
+from app.client_ip import request_client_ip
 from app.extensions import db
 
 REDACT = {"password", "password_hash", "secret", "secret_hash", "key", "api_key", "credential",
@@ -30,8 +31,6 @@ def _actor_and_ip(actor):
     if not has_request_context():
         return None, actor or "cli", None
     from flask_login import current_user
-
-    from app.client_ip import request_client_ip
 
     user = current_user if getattr(current_user, "is_authenticated", False) else None
     name = actor or (user.username if user else None)

@@ -7,7 +7,6 @@ import click
 from flask.cli import AppGroup
 
 from app.conversations import service
-from app.keys import service as keys
 
 conversations = AppGroup("conversations", help="Stored conversations (for keys that keep them).")
 
@@ -22,10 +21,9 @@ def purge_command(key_id: str | None, everything: bool, as_json: bool) -> None:
     if key_id and everything:
         raise click.UsageError("Give --key or --all, not both.")
     if key_id:
-        try:
-            key = keys.get_key(key_id)
-        except keys.KeyNotFound:
-            raise click.ClickException(f"No key with id {key_id}.") from None
+        key = _find_key(key_id)
+        if key is None:
+            raise click.ClickException(f"No key with id {key_id}.")
         deleted = service.purge_key(key.id)
         what = f"of key '{key.name}'"
     elif everything:
@@ -40,4 +38,11 @@ def purge_command(key_id: str | None, everything: bool, as_json: bool) -> None:
         click.echo(f"Deleted {deleted} conversation{'' if deleted == 1 else 's'} {what}.")
 
 
-commands = [conversations]
+_find_key = None  # set by commands_with(): the keys domain's lookup, so this package needs no import of it
+
+
+def commands_with(find_key) -> list:
+    """The commands, given `find_key(public_id)` → the key (with `.id` and `.name`) or None."""
+    global _find_key
+    _find_key = find_key
+    return [conversations]

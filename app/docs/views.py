@@ -11,7 +11,8 @@ from flask import Blueprint, jsonify, render_template, request
 from flask_babel import force_locale
 from flask_login import current_user
 
-from app.docs.demo import demo_model_ids, is_demo_model
+from app.catalog import service as catalog
+from app.catalog.demo import demo_model_ids, is_demo_model
 from app.docs.openapi import ERRORS, RATE_LIMIT_HEADERS, openapi_document
 
 bp = Blueprint("docs", __name__)
@@ -27,8 +28,6 @@ def _catalog_model_ids() -> list[str]:
     """Enabled model ids for signed-in admins (anonymous visitors get the key's models from /v1/models)."""
     if not getattr(current_user, "is_authenticated", False):
         return []
-    from app.catalog import service as catalog
-
     return [entry.public_id for entry in catalog.list_models()]
 
 

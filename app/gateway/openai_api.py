@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from flask import Response
 
 from app.catalog.entries import ModelEntry
+from app.catalog.service import list_models, lookup_model
 from app.gateway import errors, pipeline
 from app.gateway.openai_stream import OpenAIStreamEncoder, complete_usage, usage_object
 from app.gateway.pipeline import Call
@@ -172,8 +173,6 @@ def _fail_after(encoder: OpenAIStreamEncoder, events: int) -> None:
 # --- models --------------------------------------------------------------------------------------
 
 def answer_models(call: Call) -> Response:
-    from app.catalog.service import list_models
-
     entries = policy.visible_models(call.key, list_models())
     data = [model_object(entry) for entry in entries]
     return json_response({"object": "list", "data": data, "has_more": False,
@@ -182,8 +181,6 @@ def answer_models(call: Call) -> Response:
 
 
 def answer_model(call: Call, model_id: str) -> Response:
-    from app.catalog.service import lookup_model
-
     call.model_name = model_id
     entry = lookup_model(model_id)
     if entry is None or not entry.enabled or not policy.visible_models(call.key, [entry]):

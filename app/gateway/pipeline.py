@@ -25,10 +25,12 @@ from flask import Response, current_app, has_app_context
 
 from app.api_errors import ApiError
 from app.catalog.entries import ModelEntry
+from app.catalog.service import lookup_model
 from app.client_ip import resolve_client_ip
 from app.extensions import db
 from app.gateway import errors
 from app.keys.context import KeyContext, KeyRejection
+from app.keys.service import verify_key
 from app.ops import observe
 from app.policy import service as policy
 from app.policy.service import LimitGrant, Reservation
@@ -116,8 +118,6 @@ def read_credential(environ: dict) -> str | None:
 
 def authenticate(call: Call) -> None:
     """Step 2: the same 401 for unknown, malformed, revoked and disabled keys; expired keys may say so."""
-    from app.keys.service import verify_key
-
     raw = read_credential(call.environ)
     if raw is None:
         raise errors.missing_api_key()
@@ -197,8 +197,6 @@ def _read_limited(environ: dict, limit: int) -> bytes:
 
 def resolve_model(call: Call) -> None:
     """Step 6: an enabled catalog model that offers this endpoint and that the key may use."""
-    from app.catalog.service import lookup_model
-
     entry = lookup_model(call.model_name)
     if entry is None or not entry.enabled or entry.target is None:
         raise errors.model_not_found(call.model_name)

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, request
 from app.accounts.security import is_api_path
 from app.extensions import limiter
 from app.gateway import openai_api, pipeline
+from app.gateway.messages import handle_messages
 from app.gateway.pipeline import REQUEST_ID_ENVIRON, new_request_id
 
 bp = Blueprint("gateway", __name__)
@@ -62,8 +63,6 @@ def model(environ: dict, model_id: str) -> Response:
 
 
 def messages(environ: dict) -> Response:
-    from app.gateway.messages import handle_messages
-
     return handle_messages(environ)
 
 
@@ -91,14 +90,6 @@ for _suffix, _method, _handler in ROUTES:
         rule = f"{_prefix}{_suffix}<path:model_id>" if _suffix.endswith("/") else f"{_prefix}{_suffix}"
         bp.add_url_rule(rule, endpoint=f"{_handler.__name__}{_prefix.replace('/', '_')}",
                         view_func=_flask_view(_handler), methods=[_method])
-
-
-@bp.record_once
-def _install_dispatcher(state) -> None:
-    """Answer the API's routes below Flask (see dispatch.py); the request observer wraps it later."""
-    from app.gateway.dispatch import ApiDispatcher
-
-    state.app.wsgi_app = ApiDispatcher(state.app, state.app.wsgi_app)
 
 
 @limiter.request_filter

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.database import utcnow
+
 
 @dataclass(frozen=True)
 class KeyContext:
@@ -33,3 +35,12 @@ class KeyRejection:
     """Why a raw key was refused: malformed | unknown | disabled | revoked | expired."""
 
     reason: str
+
+
+def credits_used(key, period: str | None = None) -> int:
+    """The credits a key (row or snapshot) has used in `period` ('YYYY-MM', default this UTC month) if its
+    quota renews monthly, else in all: a monthly quota not yet renewed in that month has used nothing (it
+    renews on the key's next request)."""
+    if key.quota_monthly and key.quota_period != (period or utcnow().strftime("%Y-%m")):
+        return 0
+    return key.used_micro

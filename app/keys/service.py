@@ -15,6 +15,8 @@ from sqlalchemy import bindparam, func, or_, select
 
 from app import rawsql
 from app.audit import service as audit
+from app.catalog import service as catalog
+from app.catalog.demo import is_demo_entry
 from app.database import utcnow
 from app.extensions import db
 from app.keys import conversation_fields, secrets
@@ -302,8 +304,12 @@ def _unique(items: Iterable[str]) -> list[str]:
 # -------------------------------------------------------------------------------------------- reading
 
 
+def find_key(public_id: str) -> ApiKey | None:
+    return db.session.execute(select(ApiKey).where(ApiKey.public_id == public_id)).scalar_one_or_none()
+
+
 def get_key(public_id: str) -> ApiKey:
-    key = db.session.execute(select(ApiKey).where(ApiKey.public_id == public_id)).scalar_one_or_none()
+    key = find_key(public_id)
     if key is None:
         raise KeyNotFound(public_id)
     return key
@@ -384,27 +390,12 @@ def iter_keys(status: str = "all", batch: int = 500) -> Iterable[ApiKey]:
         last_id = rows[-1].id
 
 
-def enabled_model_count() -> int | None:
-    """How many models clients can use, or None while the catalog does not say."""
-    catalog = _catalog()
-    return catalog.enabled_model_count() if hasattr(catalog, "enabled_model_count") else None
+def enabled_model_count() -> int:
+    """How many models clients can use."""
+    return catalog.enabled_model_count()
 
 
-def model_choices() -> list[dict] | None:
-    """The catalog's models ({"id", "name", "enabled", "demo"}) for the allow-list checkboxes, or None
-    while the catalog does not offer a list."""
-    from app.docs.demo import is_demo_entry
-
-    catalog = _catalog()
-    if not hasattr(catalog, "list_models"):
-        return None
+def model_choices() -> list[dict]:
+    """The catalog's models ({"id", "name", "enabled", "demo"}) for the allow-list checkboxes."""
     return [{"id": entry.public_id, "name": entry.display_name, "enabled": entry.enabled,
              "demo": is_demo_entry(entry)} for entry in catalog.list_models(enabled_only=False)]
-
-
-def _catalog():
-    try:
-        from app.catalog import service as catalog
-    except ImportError:  # the catalog domain is optional for the keys pages
-        return None
-    return catalog

@@ -28,7 +28,7 @@ from flask_login import current_user, login_required
 from app.accounts.access import edit_required
 from app.htmx import INVALID_FORM, is_htmx, render
 from app.keys import conversation_fields, inputs, service
-from app.policy import service as policy
+from app.keys.context import credits_used
 
 bp = Blueprint("keys", __name__)
 
@@ -51,7 +51,7 @@ def helpers():
         "scope_badge": lambda scope: SCOPE_BADGES.get(scope),
         "limit_texts": _limit_texts,
         "credits": _credits,
-        "credits_used": policy.key_credits_used,
+        "credits_used": credits_used,
         "split_list": service.split_list,
         "activity_url": _activity_url,
         **conversation_fields.template_helpers(),

@@ -117,7 +117,7 @@ class _ObservedBody:
 
 
 class RequestObserver:
-    """app.wsgi_app = RequestObserver(app.wsgi_app, is_api_path, trusted_proxies)."""
+    """RequestObserver(wsgi_app, is_api_path, trusted_proxies); app.factory places it in the WSGI stack."""
 
     def __init__(self, wsgi_app, is_api_path, trusted_proxies: str = ""):
         self.wsgi_app = wsgi_app

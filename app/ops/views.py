@@ -2,7 +2,6 @@
 
 /healthz is open (the process answers). /readyz and /metrics answer only clients inside
 PFORTE_METRICS_ALLOW (default: loopback) or with `Authorization: Bearer PFORTE_METRICS_TOKEN`.
-Registering this blueprint also installs the request observer (access log and metrics) around the app.
 """
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
@@ -10,16 +9,6 @@ from app.client_ip import request_client_ip
 from app.ops import metrics, service
 
 bp = Blueprint("ops", __name__)
-
-
-@bp.record_once
-def _install_request_observer(state) -> None:
-    from app.accounts.security import is_api_path
-    from app.ops.observe import RequestObserver
-
-    app = state.app
-    proxies = str(app.config.get("PFORTE_TRUSTED_PROXIES") or "")
-    app.wsgi_app = RequestObserver(app.wsgi_app, is_api_path, proxies)
 
 
 def _require_monitoring_access() -> None:

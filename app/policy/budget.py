@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
+from app.keys.context import credits_used
+
 MICRO = 1_000_000
 
 
@@ -63,18 +65,11 @@ def allocate(remaining: int, worst: int) -> int | None:
     return min(worst, remaining)
 
 
-def key_used(key, period: str) -> int:
-    """The key's used credits in `period` (0 when a monthly quota has not been renewed for it yet)."""
-    if key.quota_monthly and key.quota_period != period:
-        return 0
-    return key.used_micro
-
-
 def near_quota(key, period: str) -> bool:
     """True from 80 % of the key's quota on (used plus reserved, as of the key's snapshot)."""
     if key.quota_micro is None:
         return False
-    return (key_used(key, period) + key.reserved_micro) * 5 >= key.quota_micro * 4
+    return (credits_used(key, period) + key.reserved_micro) * 5 >= key.quota_micro * 4
 
 
 # --- SQL (Core, no ORM objects) ------------------------------------------------------------------------

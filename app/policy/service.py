@@ -28,8 +28,8 @@ from app.rawsql import GroupWriter, RawTransaction, next_turn
 from app.settings import service as settings
 
 __all__ = ["SCOPES", "PolicyDenied", "LimitGrant", "Reservation", "limit_ip", "check_ip", "acquire_limits",
-           "check_scope", "check_model", "visible_models", "reserve_budget", "normalise_ip_list", "valid_ip_limit",
-           "key_credits_used", "org_usage", "recount_org_usage", "cost_micro"]
+           "check_scope", "check_model", "visible_models", "reserve_budget", "normalise_ip_list",
+           "org_usage", "recount_org_usage", "update_org_settings", "cost_micro"]
 
 _LIMITER = "pforte_policy_limiter"
 _limiter_lock = threading.Lock()
@@ -241,20 +241,6 @@ def normalise_ip_list(entries) -> list[str]:
     return ip_allow.normalise(entries)
 
 
-def valid_ip_limit(spec: str) -> bool:
-    """True when spec is a limit the per-IP limiter understands ('60/minute', '10/second;500/hour')."""
-    try:
-        return bool(ratelimits.parse_ip_limits(spec))
-    except ValueError:
-        return False
-
-
-def key_credits_used(key) -> int:
-    """The credits a key (row or snapshot) has used this month if its quota renews monthly, else in all: a
-    monthly quota not yet renewed in this month has used nothing (it renews on the key's next request)."""
-    return budget.key_used(key, budget.period_of())
-
-
 def org_usage() -> tuple[int, int, str]:
     """(used, reserved, 'YYYY-MM') of the organisation counter for this month."""
     period = budget.period_of()
@@ -266,3 +252,9 @@ def org_usage() -> tuple[int, int, str]:
 def recount_org_usage(conn) -> int:
     """Recount this month's organisation usage from the request log (inside the caller's transaction)."""
     return budget.recount_org(conn, budget.period_of())
+
+
+def update_org_settings(allowance: str, per_ip_count: str, per_ip_unit: str) -> settings.OrgSettings:
+    """Store the owner's allowance and per-IP limit (app.settings.update raises SettingsError on bad input).
+    An allowance set after a time without one recounts this month's counter in the same transaction."""
+    return settings.update(allowance, per_ip_count, per_ip_unit, on_allowance_set=recount_org_usage)

@@ -1,6 +1,7 @@
-"""Organisation settings the owner changes at run time: the monthly credit allowance and the per-IP request
-limit. Stored as JSON values in the `settings` table. The gateway reads them through a per-process cache
-of CACHE_SECONDS, so a change reaches every process within that time. The only place here that commits."""
+"""A plain store for the organisation settings the owner changes at run time: the monthly credit allowance and
+the per-IP request limit (which app.policy enforces), and other domains' values (get_setting, set_setting).
+Stored as JSON values in the `settings` table. The gateway reads them through a per-process cache of
+CACHE_SECONDS, so a change reaches every process within that time. The only place here that commits."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -17,6 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.audit import service as audit
+from app.config import valid_rate_limit
 from app.extensions import db
 from app.settings.models import Setting
 
@@ -57,17 +60,6 @@ class OrgSettings:
     @property
     def per_ip_unit(self) -> str:
         return self.per_ip_limit.split("/")[1] if self.per_ip_limit else "minute"
-
-
-@dataclass(frozen=True)
-class Overview:
-    """What the settings page shows."""
-
-    settings: OrgSettings
-    default_per_ip: str
-    period: str
-    used_micro: int
-    reserved_micro: int
 
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -116,9 +108,8 @@ def default_per_ip() -> str:
 
 @lru_cache(maxsize=8)
 def _checked_per_ip(spec: str) -> str:
-    from app.policy import service as policy
-
-    if not policy.valid_ip_limit(spec):
+    """The configuration checks the value at start; one set on app.config later is checked here, once."""
+    if not valid_rate_limit(spec):
         log.error("PFORTE_RATELIMIT_PER_IP=%r is not a valid limit; using %s", spec, FALLBACK_PER_IP)
         return FALLBACK_PER_IP
     return spec
@@ -133,13 +124,6 @@ def keep_conversations_default() -> bool:
     """Whether keys without their own choice keep conversations: the owner's setting, else the server's."""
     keep = cached().keep_conversations
     return bool(current_app.config.get("PFORTE_KEEP_CONVERSATIONS_DEFAULT")) if keep is None else keep
-
-
-def overview() -> Overview:
-    from app.policy import service as policy
-
-    used, reserved, period = policy.org_usage()
-    return Overview(current(), default_per_ip(), period, used, reserved)
 
 
 # --- changing ------------------------------------------------------------------------------------------
@@ -202,9 +186,11 @@ def set_setting(key: str, value) -> None:
         row.value = json.dumps(value)
 
 
-def update(allowance: str, per_ip_count: str, per_ip_unit: str) -> OrgSettings:
+def update(allowance: str, per_ip_count: str, per_ip_unit: str,
+           on_allowance_set: Callable[[object], object] | None = None) -> OrgSettings:
     """Validate and store the owner's settings with an audit event (before/after). When an allowance is set
-    after a time without one, the month's counter is recounted from the request log."""
+    after a time without one, on_allowance_set(connection) runs in the same transaction (the policy
+    recounts the month's counter from the request log)."""
     errors: dict[str, str] = {}
     try:
         allowance_micro = parse_credits(allowance)
@@ -225,10 +211,8 @@ def update(allowance: str, per_ip_count: str, per_ip_unit: str) -> OrgSettings:
         return after
     set_setting(ALLOWANCE, allowance_micro)
     set_setting(PER_IP, per_ip)
-    if before.allowance_micro is None and allowance_micro is not None:
-        from app.policy import service as policy
-
-        policy.recount_org_usage(db.session.connection())
+    if before.allowance_micro is None and allowance_micro is not None and on_allowance_set is not None:
+        on_allowance_set(db.session.connection())
     audit.record("settings.update", target_type="settings", target_name="organisation",
                  before=_describe(before), after=_describe(after))
     db.session.commit()

@@ -175,9 +175,9 @@ def test_monthly_quota_exhausted_names_the_renewal(ctx):
 # --- organisation allowance ------------------------------------------------------------------------------
 
 def set_allowance(credits: str):
-    from app.settings import service as settings
+    from app.policy import service as policy
 
-    settings.update(credits, "", "minute")
+    policy.update_org_settings(credits, "", "minute")
 
 
 def org_row():

@@ -3,6 +3,8 @@ models (key dialog, playground, "Use the API", usage dashboard), so nobody mista
 """
 from __future__ import annotations
 
+from app.catalog import service as catalog
+
 
 def is_demo_entry(entry) -> bool:
     """True for a catalog entry (ModelEntry) whose connection is of kind demo."""
@@ -12,23 +14,11 @@ def is_demo_entry(entry) -> bool:
 
 def is_demo_model(public_id: str | None) -> bool:
     """True when the catalog has a demo model with this public id (enabled or not)."""
-    catalog = _catalog()
-    if not public_id or catalog is None:
+    if not public_id:
         return False
     return is_demo_entry(catalog.lookup_model(public_id, enabled_only=False))
 
 
 def demo_model_ids(enabled_only: bool = True) -> list[str]:
     """Public ids of the demo models, sorted."""
-    catalog = _catalog()
-    if catalog is None:
-        return []
     return [entry.public_id for entry in catalog.list_models(enabled_only=enabled_only) if is_demo_entry(entry)]
-
-
-def _catalog():
-    try:
-        from app.catalog import service as catalog
-    except ImportError:  # the catalog domain is optional for the pages that list models
-        return None
-    return catalog
