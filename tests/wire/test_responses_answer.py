@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 
+from support.responses_sdk import client_answering, validate_response
+
 from app.wire.responses_answer import chat_completion_to_response, response_shell, responses_usage
-from tests.wire.sdk import client_answering, validate_response
 
 TOOL = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
 USAGE = {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25,
