@@ -14,7 +14,8 @@ when the stream fails, `ping` for silences. It writes, in order:
 
 response.created waits for the first chunk, so that an upstream failing at once can still be answered
 with a plain error status. The usage is the upstream's usage chunk (which follows the finish chunk);
-`fallback_usage` supplies one when the upstream sent none.
+`fallback_usage` supplies one when the upstream sent none. Only choice 0 is read; reasoning text some
+servers stream (`reasoning_content`) is not passed on, as in the plain answer.
 """
 from __future__ import annotations
 
