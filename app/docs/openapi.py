@@ -56,6 +56,8 @@ RATE_LIMIT_HEADERS = (
                             "upstream refused Pforte's credentials or does not know the model), so that SDKs do "
                             "not retry.")),
     ("x-request-id", _l("On every answer: quote it when you ask the administrator about a request.")),
+    ("x-pforte-dropped-tools", _l("On /v1/responses: the tools of the request that the model's server cannot run "
+                                  "and that were left out, e.g. web_search, namespace:mcp.")),
 )
 
 
