@@ -16,6 +16,8 @@ def call_for(base_url: str, endpoint: str) -> Call:
 @pytest.mark.parametrize("base_url, endpoint, field", [
     ("https://api.openai.com/v1", "chat", "max_completion_tokens"),
     ("https://api.openai.com/v1", "completions", "max_tokens"),
+    ("https://api.openai.com/v1", "responses", "max_completion_tokens"),  # /v1/responses, translated to chat
+    ("http://vllm.intern:8000/v1", "responses", "max_tokens"),
     ("http://vllm.intern:8000/v1", "chat", "max_tokens"),
     ("http://127.0.0.1:11434/v1", "chat", "max_tokens"),
 ])
