@@ -10,12 +10,10 @@ error after a stream has started is a `response.failed` event.
 """
 from __future__ import annotations
 
-import json
-
 from flask import Response
 
 from app.gateway import errors, pipeline
-from app.gateway.openai_api import _fail_after, _testing_fault, json_response
+from app.gateway.openai_api import _counts, _estimate_output, _fail_after, _testing_fault, json_response
 from app.gateway.pipeline import Call
 from app.gateway.sse import chunk_dict, open_stream, usage_object
 from app.providers.base import Usage
@@ -63,24 +61,6 @@ def answer_responses(call: Call) -> Response:
     if chat.dropped_tools:
         response.headers[DROPPED_TOOLS_HEADER] = ", ".join(chat.dropped_tools)
     return response
-
-
-def _counts(usage: dict) -> tuple[int, int] | None:
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    if isinstance(prompt, int) and isinstance(completion, int):
-        return prompt, completion
-    return None
-
-
-def _estimate_output(completion: dict) -> int:
-    """About four characters per token over the first choice's text and tool call arguments."""
-    choices = completion.get("choices") or [{}]
-    message = (choices[0] if isinstance(choices[0], dict) else {}).get("message") or {}
-    content = message.get("content")
-    chars = len(content) if isinstance(content, str) else len(json.dumps(content)) if content else 0
-    for tool_call in message.get("tool_calls") or ():
-        chars += len(((tool_call or {}).get("function") or {}).get("arguments") or "")
-    return (chars + 3) // 4
 
 
 def _carries_output(chunk: dict) -> bool:
