@@ -42,14 +42,17 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_ENVIRON = "pforte.request_id"
 # Which capability a model needs for an endpoint (a model without capabilities offers all).
-ENDPOINT_CAPABILITY = {"chat": "chat", "completions": "chat", "messages": "chat", "embeddings": "embeddings"}
+ENDPOINT_CAPABILITY = {"chat": "chat", "completions": "chat", "messages": "chat", "responses": "chat",
+                       "embeddings": "embeddings"}
+# The field that caps the output, for endpoints that do not use max_tokens / max_completion_tokens.
+OUTPUT_CAP_FIELDS = {"responses": "max_output_tokens"}
 
 
 @dataclass(slots=True, eq=False)
 class Call:
     """One API request on its way through the pipeline, and what settle() will record."""
 
-    endpoint: str  # chat | completions | embeddings | messages | models
+    endpoint: str  # chat | completions | embeddings | messages | responses | models
     request_id: str
     started: float
     app: object = None
@@ -215,21 +218,23 @@ def reserve_budget(call: Call) -> None:
 
     Without a cap from the client the reservation assumes the model's default cap (max_output_tokens); when
     a budget applies, that cap goes upstream as `max_tokens` (which the Anthropic translation uses too), so
-    that an answer can never cost more than was reserved. /v1/messages always has max_tokens."""
+    that an answer can never cost more than was reserved. /v1/messages always has max_tokens; /v1/responses
+    reserves for max_output_tokens and gets the cap there (its translation sends it upstream as the cap)."""
     body = call.body
-    max_output = body.get("max_completion_tokens") or body.get("max_tokens")
+    field = OUTPUT_CAP_FIELDS.get(call.endpoint)
+    max_output = body.get(field) if field else body.get("max_completion_tokens") or body.get("max_tokens")
     if not isinstance(max_output, int) or isinstance(max_output, bool):
         max_output = None
     call.reservation = policy.reserve_budget(call.key, call.model, call.body_size // 4 + 1, max_output,
                                              share_commit=_InFlight.count > 1)
-    if call.reservation.output_cap and call.endpoint in ("chat", "completions"):
-        body[_cap_field(call)] = call.reservation.output_cap
+    if call.reservation.output_cap and call.endpoint in ("chat", "completions", "responses"):
+        body[field or cap_field(call)] = call.reservation.output_cap
 
 
-def _cap_field(call: Call) -> str:
+def cap_field(call: Call) -> str:
     """OpenAI's own API refuses `max_tokens` for its reasoning models and takes `max_completion_tokens`
     for every chat model; other OpenAI-style servers (vLLM, Ollama, llama.cpp) know `max_tokens` best."""
-    if call.endpoint == "chat" and "api.openai.com" in call.model.target.base_url:
+    if call.endpoint in ("chat", "responses") and "api.openai.com" in call.model.target.base_url:
         return "max_completion_tokens"
     return "max_tokens"
 

@@ -163,7 +163,7 @@ def acquire_limits(key: KeyContext, client_ip: str, ip_grant: LimitGrant | None 
 
 def check_scope(key: KeyContext, endpoint: str, method: str) -> None:
     """Step 5: 403 scope_not_allowed when the key's scope does not cover this endpoint.
-    endpoint is one of: chat, completions, embeddings, messages, models."""
+    endpoint is one of: chat, completions, embeddings, messages, responses, models."""
     if not scope_allows(key.scope, endpoint, method):
         raise PolicyDenied(403, "permission_error", "scope_not_allowed",
                            f"This API key (scope '{key.scope}') may not call this endpoint.")
