@@ -1,4 +1,4 @@
-"""`pforte connections …` and `pforte models …` (DESIGN §8).
+"""`pforte connections …` and `pforte models …` (part of the stable command-line contract in the README).
 
 An API key is read from the environment variable named by --api-key-env, never from the command line.
 """

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 VERSION = "0.1.0"
 
-# DESIGN §6, in the order the docs page lists them: (status, type, code, when).
+# The error table of docs/architecture.md, in the order the docs page lists them: (status, type, code, when).
 ERRORS = (
     (400, "invalid_request_error", "invalid_request", _l("Malformed JSON, a missing or wrong field.")),
     (413, "invalid_request_error", "request_too_large", _l("The request body is larger than the limit.")),

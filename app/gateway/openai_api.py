@@ -149,7 +149,7 @@ class InjectedFault(RuntimeError):
 def testing_fault(call: Call) -> str | None:
     """Only when the instance runs with PFORTE_TESTING_FAULTS set (the test suite; never documented or set in
     production): the request header `x-pforte-test-fault: internal` makes the gateway fail unexpectedly before
-    it forwards the request, `stream` in the middle of a stream, to test the 500 of DESIGN §6."""
+    it forwards the request, `stream` in the middle of a stream, to test the 500 `internal_error` answer."""
     if not call.app.config.get("PFORTE_TESTING_FAULTS"):
         return None
     fault = call.environ.get("HTTP_X_PFORTE_TEST_FAULT")

@@ -1,12 +1,11 @@
-"""The request pipeline (DESIGN §5). Each step is a small function; the order is the contract:
+"""The request pipeline (see docs/architecture.md). Each step is a small function; the order is the contract:
 
 0 per-IP limit · 1 credential · 2 key · 3 client IP · 4 key limits · 5 request (body, scope) · 6 model ·
 7 budget · 8 forward · 9 relay · 10 settle (always, in `finally`).
 
-One deliberate deviation from DESIGN §5, which counts the per-IP limit in step 4: the per-IP limit is counted
-first (step 0), before the credential is even read, so that it applies to every API call (issue 4 item 5) —
-also to calls with a missing, unknown or invalid key and to calls that the key's IP allow list refuses. Were
-it counted after authentication, someone guessing keys would never be rate limited. The per-key windows and
+The per-IP limit is counted first (step 0), before the credential is even read, so that it applies to every
+API call: also to calls with a missing, unknown or invalid key and to calls that the key's IP allow list
+refuses. Were it counted after authentication, someone guessing keys would never be rate limited. The per-key windows and
 the concurrency cap stay in step 4; the rate-limit headers describe the tightest of all windows.
 
 `run()` drives one API request through the steps and answers errors in the caller's wire shape, so the

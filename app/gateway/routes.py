@@ -127,7 +127,7 @@ def api_headers(response: Response) -> Response:
 
 
 def add_api_headers(headers, environ: dict) -> None:
-    """x-request-id and CORS (compat.md §7.8: any origin, no cookies)."""
+    """x-request-id and CORS: any origin may call, since keys, not cookies, authenticate."""
     if "x-request-id" not in headers:
         headers["x-request-id"] = environ.get(REQUEST_ID_ENVIRON) or new_request_id()
     headers["Access-Control-Allow-Origin"] = "*"

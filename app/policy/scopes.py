@@ -1,4 +1,4 @@
-"""Which client endpoints each key scope may call (DESIGN §5 step 5).
+"""Which client endpoints each key scope may call (step 5 of the request pipeline).
 
 full: every client endpoint. llm: the inference endpoints and the model list. read: GET requests only.
 An unknown scope allows nothing (fail closed). The Responses API (`responses`) is an inference endpoint

@@ -1,7 +1,8 @@
 """Per-key policy for the gateway: IP allow list, rate limits and concurrency, scope, model allow list,
-credit budget. Each check returns None when allowed or raises PolicyDenied.
+credit budget. A check that refuses raises PolicyDenied (an ApiError); the limit checks return a LimitGrant and
+the budget check a Reservation.
 
-INTERFACE CONTRACT (used by app/gateway/pipeline.py, in DESIGN §5 order but for the per-IP limit):
+Used by app/gateway/pipeline.py in the order of its steps (docs/architecture.md):
 limit_ip (before step 2, so that requests with bad keys count too) → LimitGrant, check_ip (step 3),
 acquire_limits (4, with limit_ip's grant) → LimitGrant whose headers() go on the response and whose release()
 runs in a finally, check_scope (5), check_model / visible_models (6), reserve_budget (7) → Reservation whose
