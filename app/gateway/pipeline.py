@@ -5,8 +5,8 @@
 
 The per-IP limit is counted first (step 0), before the credential is even read, so that it applies to every
 API call: also to calls with a missing, unknown or invalid key and to calls that the key's IP allow list
-refuses. Were it counted after authentication, someone guessing keys would never be rate limited. The per-key windows and
-the concurrency cap stay in step 4; the rate-limit headers describe the tightest of all windows.
+refuses. Were it counted after authentication, someone guessing keys would never be rate limited. The per-key
+windows and the concurrency cap stay in step 4; the rate-limit headers describe the tightest of all windows.
 
 `run()` drives one API request through the steps and answers errors in the caller's wire shape, so the
 OpenAI routes and the Anthropic `/v1/messages` route share everything but their translation.

@@ -1,4 +1,5 @@
-"""`pforte keys …`: create, list, update, disable, enable and revoke API keys (part of the stable command-line contract in the README).
+"""`pforte keys …`: create, list, update, disable, enable and revoke API keys (a stable command-line
+contract: scripts rely on the names and the --json output).
 
 Errors end with a message on stderr and exit status 1 (bad option values: usage message, status 2).
 """
