@@ -128,7 +128,7 @@ def serve(app: Flask, host: str | None = None, port: int | None = None) -> None:
     gevent.signal_handler(signal.SIGINT, on_signal)
     from app.extensions import db
     from app.ops.wal import start_wal_checkpoints
-    from app.usage.service import start_daily_purge
+    from app.usage.retention import start_daily_purge
 
     with app.app_context():
         checkpoints = start_wal_checkpoints(db.engine)  # before the first request opens a connection

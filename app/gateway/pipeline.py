@@ -26,6 +26,7 @@ from flask import Response, current_app, has_app_context
 from app.api_errors import ApiError
 from app.catalog.entries import ModelEntry
 from app.client_ip import resolve_client_ip
+from app.credits import cost_micro
 from app.extensions import db
 from app.gateway import errors
 from app.keys.context import KeyContext, KeyRejection
@@ -34,7 +35,7 @@ from app.policy import service as policy
 from app.policy.service import LimitGrant, Reservation
 from app.providers import provider_for
 from app.providers.base import UpstreamStream, Usage
-from app.usage.settle import RequestRecord, cost_micro, settle_request
+from app.usage.settle import RequestRecord, settle_request
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def read_credential(environ: dict) -> str | None:
 
 def authenticate(call: Call) -> None:
     """Step 2: the same 401 for unknown, malformed, revoked and disabled keys; expired keys may say so."""
-    from app.keys.service import verify_key
+    from app.keys.verify import verify_key
 
     raw = read_credential(call.environ)
     if raw is None:

@@ -38,3 +38,8 @@ class ApiKey(db.Model):
     rph = db.Column(db.Integer, nullable=True)
     monthly_requests = db.Column(db.Integer, nullable=True)
     max_concurrent = db.Column(db.Integer, nullable=True)
+
+
+def split_list(text: str | None) -> list[str]:
+    """A stored comma-separated list → its items ('' and None are the empty list)."""
+    return [item for item in (text or "").split(",") if item]

@@ -27,9 +27,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app.accounts.access import edit_required
+from app.catalog import service as catalog
+from app.credits import MICRO
+from app.docs.demo import is_demo_entry
 from app.keys import inputs, service
+from app.keys.validation import LIMIT_FIELDS
 from app.navigation import is_htmx
-from app.policy import service as policy
 
 bp = Blueprint("keys", __name__)
 
@@ -52,7 +55,7 @@ def helpers():
         "scope_badge": lambda scope: SCOPE_BADGES.get(scope),
         "limit_texts": _limit_texts,
         "credits": _credits,
-        "credits_used": policy.key_credits_used,
+        "credits_used": service.credits_used,
         "split_list": service.split_list,
         "activity_url": _activity_url,
     }
@@ -69,7 +72,7 @@ def _credits(micro: int | None) -> str:
     """Micro-credits as a plain decimal string without trailing zeros ('12.5')."""
     if micro is None:
         return ""
-    whole, fraction = divmod(micro, service.MICRO)
+    whole, fraction = divmod(micro, MICRO)
     return f"{whole}.{fraction:06d}".rstrip("0").rstrip(".")
 
 
@@ -130,7 +133,7 @@ def index():
     if is_htmx() and not request.headers.get("HX-History-Restore-Request"):
         return render_template("keys/_table.html", **context)
     models_url = url_for("catalog.index") if "catalog.index" in current_app.view_functions else None
-    return render_template("keys/index.html", enabled_models=service.enabled_model_count(),
+    return render_template("keys/index.html", enabled_models=catalog.enabled_model_count(),
                            models_url=models_url, **context)
 
 
@@ -153,17 +156,23 @@ def _form_values(key=None) -> dict:
               "allowed_cidrs": "\n".join(service.split_list(key.allowed_cidrs)),
               "quota": _credits(key.quota_micro), "quota_monthly": "on" if key.quota_monthly else ""}
     values.update({field: "" if getattr(key, field) is None else str(getattr(key, field))
-                   for field in service.LIMIT_FIELDS})
+                   for field in LIMIT_FIELDS})
     return values
+
+
+def _model_choices() -> list[dict]:
+    """The catalog's models ({"id", "name", "enabled", "demo"}) for the allow-list checkboxes."""
+    return [{"id": entry.public_id, "name": entry.display_name, "enabled": entry.enabled,
+             "demo": is_demo_entry(entry)} for entry in catalog.list_models(enabled_only=False)]
 
 
 def _render_form(key, errors: dict | None = None, status: int = 200):
     values = _form_values(key)
-    choices = service.model_choices()
-    if choices is not None:  # ids allowed earlier that the catalog no longer has stay visible (and ticked)
-        known = {choice["id"] for choice in choices}
-        choices += [{"id": model, "name": None, "enabled": None}
-                    for model in values.get("models", []) if model not in known]
+    choices = _model_choices()
+    # ids allowed earlier that the catalog no longer has stay visible (and ticked)
+    known = {choice["id"] for choice in choices}
+    choices += [{"id": model, "name": None, "enabled": None}
+                for model in values.get("models", []) if model not in known]
     context = {"key": key, "values": values, "errors": errors or {}, "model_choices": choices,
                "min_expiry": _tomorrow()}
     if is_htmx():  # validation errors keep the dialog open (htmx does not swap 4xx answers)

@@ -35,6 +35,7 @@ import gevent
 from gevent.monkey import get_original
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
+from app.api_errors import MAX_RETRY_AFTER
 from app.catalog.entries import UpstreamTarget
 from app.providers.base import UpstreamError, upstream_error, upstream_failed, upstream_timeout, upstream_unavailable
 
@@ -44,7 +45,6 @@ MAX_POOLS = 64
 MAX_ERROR_BODY = 64 * 1024
 MAX_HEADER_LINE = 65536
 MAX_HEADERS = 200
-MAX_RETRY_AFTER = 60
 USER_AGENT = "Pforte"
 _select = get_original("select", "select")  # never yields: only asks whether a socket is readable
 

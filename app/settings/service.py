@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.audit import service as audit
+from app.credits import MICRO
 from app.extensions import db
 from app.settings.models import Setting
 
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 ALLOWANCE = "org_allowance_micro"
 PER_IP = "per_ip_limit"
 CACHE_SECONDS = 5.0
-MICRO = 1_000_000
 MAX_CREDITS = 10**12
 MAX_PER_IP = 1_000_000
 UNITS = ("second", "minute", "hour", "day")
