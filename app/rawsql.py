@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 
 import gevent
 from gevent import get_hub
@@ -73,16 +74,13 @@ def sqlite_connections(engine) -> SqliteConnections | None:
         return _sqlite.setdefault(engine, found)
 
 
-_REQUIRED = object()
-
-
 class CompiledStatement:
     """A SQLAlchemy Core statement compiled for one dialect: its SQL, the order of its parameters, and the
     dialect's bind and result processors for their types (on SQLite, for example, DateTime is bound as
     SQLAlchemy's text format and Boolean as 0/1). Parameters without a value in the statement must be given
     by name; parameters with one (column defaults, literal values) may be."""
 
-    __slots__ = ("sql", "positional", "names", "binds", "results")
+    __slots__ = ("sql", "positional", "names", "fixed", "pick", "processors", "results")
 
     def __init__(self, statement, dialect, column_keys: Sequence[str] | None = None):
         compiled = statement.compile(dialect=dialect, column_keys=column_keys)
@@ -90,24 +88,27 @@ class CompiledStatement:
             raise ValueError("statements with parameters rendered at execution time are not supported")
         self.sql = compiled.string
         self.positional = compiled.positional
-        self.names = tuple(compiled.positiontup if compiled.positional else dict.fromkeys(compiled.bind_names.values()))
-        binds = []
-        for name in self.names:
-            bind = compiled.binds[name]
-            binds.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect),
-                          _REQUIRED if bind.required else bind.effective_value))
-        self.binds = tuple(binds)
+        names = compiled.positiontup if compiled.positional else dict.fromkeys(compiled.bind_names.values())
+        self.names = tuple(names)
+        binds = [compiled.binds[name] for name in self.names]
+        self.fixed = {name: bind.effective_value for name, bind in zip(self.names, binds, strict=True)
+                      if not bind.required}
+        self.pick = _picker(self.names)
+        processors = (bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
+        self.processors = tuple((i, process) for i, process in enumerate(processors) if process is not None)
         self.results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                              for column in getattr(statement, "exported_columns", ()))
 
     def params(self, values: Mapping):
-        """The driver's parameters (a tuple or a dict, as its parameter style wants) from values by name."""
-        bound = []
-        for name, process, fixed in self.binds:
-            value = values.get(name, fixed)
-            if value is _REQUIRED:
-                raise KeyError(name)
-            bound.append(value if process is None else process(value))
+        """The driver's parameters (a tuple or a dict, as its parameter style wants) from values by name;
+        KeyError for a missing one."""
+        if self.fixed:
+            values = {**self.fixed, **values}
+        if not self.processors:  # a named style takes the mapping itself (the driver ignores other keys)
+            return self.pick(values) if self.positional else values
+        bound = list(self.pick(values))
+        for i, process in self.processors:
+            bound[i] = process(bound[i])
         return tuple(bound) if self.positional else dict(zip(self.names, bound, strict=True))
 
     def row(self, raw: Sequence | None) -> tuple | None:
@@ -116,6 +117,14 @@ class CompiledStatement:
             return None
         return tuple(value if process is None or value is None else process(value)
                      for process, value in zip(self.results, raw, strict=True))
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping], tuple]:
+    """values → the tuple of values[name] for names, in order (itemgetter, which runs in C)."""
+    if len(names) == 1:
+        only = names[0]
+        return lambda values: (values[only],)
+    return itemgetter(*names) if names else lambda _values: ()
 
 
 _compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # dialect → {key: (statement, compiled)}
