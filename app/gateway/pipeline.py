@@ -26,16 +26,17 @@ from app.api_errors import ApiError
 from app.catalog.entries import ModelEntry
 from app.catalog.service import lookup_model
 from app.client_ip import resolve_client_ip
+from app.credits import cost_micro
 from app.extensions import db
 from app.gateway import errors
 from app.keys.context import KeyContext, KeyRejection
-from app.keys.service import verify_key
+from app.keys.verify import verify_key
 from app.ops import observe
 from app.policy import service as policy
 from app.policy.service import LimitGrant, Reservation
 from app.providers import provider_for
 from app.providers.base import UpstreamStream, Usage
-from app.usage.settle import RequestRecord, cost_micro, settle_request
+from app.usage.settle import RequestRecord, settle_request
 
 log = logging.getLogger(__name__)
 
