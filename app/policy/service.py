@@ -30,7 +30,7 @@ from app.settings import service as settings
 
 __all__ = ["SCOPES", "PolicyDenied", "LimitGrant", "Reservation", "limit_ip", "check_ip", "acquire_limits",
            "check_scope", "check_model", "visible_models", "reserve_budget", "normalise_ip_list",
-           "org_usage", "recount_org_usage", "update_org_settings", "cost_micro"]
+           "org_usage", "recount_org_usage", "update_org_settings"]
 
 _LIMITER = "pforte_policy_limiter"
 _limiter_lock = threading.Lock()
@@ -185,11 +185,6 @@ def visible_models(key: KeyContext, models: list[ModelEntry]) -> list[ModelEntry
 
 
 # --- step 7: credits ----------------------------------------------------------------------------------------
-
-def cost_micro(input_tokens: int, output_tokens: int, model: ModelEntry) -> int:
-    """What a request costs in micro-credits."""
-    return budget.cost_micro(input_tokens, output_tokens, model.input_price, model.output_price)
-
 
 _EXHAUSTED = {
     "key": "This API key has used up its credit quota.",
