@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import requests
 import sqlalchemy as sa
 
+from support.waiting import wait_until
 from support.web import CSRF_FIELD
 
 MODEL = "fake"
@@ -35,13 +35,12 @@ def create_key(server, name: str, *options: str) -> dict:
 
 def wait_for_model(server, key: str, model: str = MODEL, timeout: float = 10.0) -> None:
     """Poll /v1/models until the server's catalog shows the model (other processes' changes take ≤ 1 s)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def listed() -> bool:
         answer = requests.get(f"{server.url}/v1/models", headers=auth(key), timeout=5)
-        if answer.status_code == 200 and any(m["id"] == model for m in answer.json()["data"]):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"model {model} did not appear on {server.url}")
+        return answer.status_code == 200 and any(m["id"] == model for m in answer.json()["data"])
+
+    wait_until(listed, timeout, f"model {model} to appear on {server.url}", interval=0.1)
 
 
 def database_url(server) -> str:

@@ -5,10 +5,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
+
+from support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PFORTE = str(Path(sys.executable).parent / "pforte")
@@ -22,16 +23,17 @@ def free_port() -> int:
 
 def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
     """Poll url until it answers; fail early if the process died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
         try:
             requests.get(url, timeout=1)
-            return
         except requests.RequestException:
-            time.sleep(0.05)  # polling a port until it listens, not synchronising on a guess
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
+            return False
+        return True
+
+    wait_until(answers, timeout, f"{url} to answer")
 
 
 def run_cli(instance: Path, *args: str, env: dict | None = None, input: str | None = None,
