@@ -1,7 +1,9 @@
 """Real processes for tests: `pforte serve` and the fake upstream, each on a free loopback port."""
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -15,13 +17,37 @@ ROOT = Path(__file__).resolve().parents[2]
 PFORTE = str(Path(sys.executable).parent / "pforte")
 
 
+PORTS_PER_WORKER = 1000
+FIRST_PORT = 20000  # below the kernel's ephemeral range (32768 on): no client connection can take one
+WORKER_SLOTS = 12  # 20000-31999
+
+
+def worker_index() -> int:
+    """0 in a plain pytest run, n in pytest-xdist's worker gw<n>."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name[2:]) if name[2:].isdigit() else 0
+
+
+_next_offset = itertools.count(random.randrange(PORTS_PER_WORKER))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nobody listens on, from this worker's own block of ports, so that parallel workers
+    (and the ephemeral ports of outgoing connections) never hand out the same one. The ports are handed
+    out in turn, so a port given out but not yet bound is not given out again soon."""
+    start = FIRST_PORT + (worker_index() % WORKER_SLOTS) * PORTS_PER_WORKER
+    for _ in range(PORTS_PER_WORKER):
+        port = start + next(_next_offset) % PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {start}-{start + PORTS_PER_WORKER - 1}")
 
 
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
     """Poll url until it answers; fail early if the process died."""
 
     def answers() -> bool:
