@@ -30,8 +30,8 @@ def page(chromium):
 @pytest.fixture
 def admin_server(live_server):
     """A live server with an owner account (created through the real CLI)."""
-    live_server.cli("users", "create", "--username", OWNER[0], "--role", "owner", "--password-stdin",
-                    input=OWNER[1] + "\n")
+    live_server.setup_cli("users", "create", "--username", OWNER[0], "--role", "owner", "--password-stdin",
+                          input=OWNER[1] + "\n")
     return live_server
 
 

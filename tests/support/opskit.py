@@ -21,15 +21,15 @@ def auth(key: str) -> dict[str, str]:
 
 def add_fake_model(server, upstream, model: str = MODEL) -> None:
     """A connection to the fake upstream and a priced model on it, visible to the running server."""
-    server.cli("connections", "add", "--name", "fake-up", "--kind", "openai",
-               "--base-url", f"{upstream.url}/v1")
-    server.cli("models", "add", "--id", model, "--connection", "fake-up", "--upstream-model", "gpt-fake",
-               "--input-price", "1000", "--output-price", "2000")
+    server.setup_cli("connections", "add", "--name", "fake-up", "--kind", "openai",
+                     "--base-url", f"{upstream.url}/v1")
+    server.setup_cli("models", "add", "--id", model, "--connection", "fake-up", "--upstream-model", "gpt-fake",
+                     "--input-price", "1000", "--output-price", "2000")
 
 
 def create_key(server, name: str, *options: str) -> dict:
     """`pforte keys create --json` → {"id", "key", "prefix", "name"}."""
-    result = server.cli("keys", "create", "--name", name, *options, "--json")
+    result = server.setup_cli("keys", "create", "--name", name, *options, "--json")
     return json.loads(result.stdout)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import socket
@@ -73,6 +74,40 @@ def run_cli(instance: Path, *args: str, env: dict | None = None, input: str | No
     return result
 
 
+class CliWorker:
+    """One tests/support/cli_worker.py process for an instance folder: runs `pforte` commands one after
+    another for a fixture's set-up, without starting Python and importing the app for each."""
+
+    def __init__(self, instance: Path, env: dict[str, str]):
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "support" / "cli_worker.py")],
+            env={**os.environ, "PFORTE_INSTANCE_PATH": str(instance), **env}, cwd=ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        self.process.stdin.write(json.dumps({"args": list(args), "input": input}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the CLI worker exited ({self.process.wait()}) during pforte {' '.join(args)}")
+        answer = json.loads(line)
+        result = subprocess.CompletedProcess(["pforte", *args], answer["returncode"], answer["stdout"],
+                                             answer["stderr"])
+        if check and result.returncode != 0:
+            raise AssertionError(f"pforte {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n"
+                                 f"{result.stderr}")
+        return result
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 class LiveServer:
     def __init__(self, instance: Path, port: int, env: dict[str, str]):
         self.instance = instance
@@ -81,10 +116,18 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
         self.log_path = instance / "server.log"
+        self._worker: CliWorker | None = None
 
     def cli(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         env = {**self.env, **kwargs.pop("env", {})}
         return run_cli(self.instance, *args, env=env, **kwargs)
+
+    def setup_cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        """A set-up command (catalog, keys, users) for this server's instance, checked, through one CLI
+        worker process kept for the server: what `cli` does, without a new process for each command."""
+        if self._worker is None:
+            self._worker = CliWorker(self.instance, self.env)
+        return self._worker.run(*args, input=input)
 
     def start(self) -> None:
         self.cli("init")
@@ -95,6 +138,9 @@ class LiveServer:
         wait_until_up(f"{self.url}/healthz", self.process)
 
     def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
