@@ -104,9 +104,10 @@ def owner(app):
     return dict(OWNER)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fake_upstream():
-    """The fake OpenAI/Anthropic upstream server, as its own process."""
+    """The fake OpenAI/Anthropic upstream server, as its own process, shared by the tests of a worker: it
+    keeps no state a test could change (failure modes are chosen per request)."""
     upstream = FakeUpstream(free_port())
     upstream.start()
     yield upstream

@@ -24,9 +24,10 @@ WORKER_SLOTS = 12  # 20000-31999
 
 
 def worker_index() -> int:
-    """0 in a plain pytest run, n in pytest-xdist's worker gw<n>."""
+    """0 in a plain pytest run, n in pytest-xdist's worker gw<n>; plus PFORTE_TEST_PORT_SLOT, which gives a
+    second test run side by side (.ci/run) port blocks of its own."""
     name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name[2:]) if name[2:].isdigit() else 0
+    return (int(name[2:]) if name[2:].isdigit() else 0) + int(os.environ.get("PFORTE_TEST_PORT_SLOT", "0"))
 
 
 _next_offset = itertools.count(random.randrange(PORTS_PER_WORKER))
