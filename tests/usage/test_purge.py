@@ -3,10 +3,10 @@ totals survive."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from datetime import timedelta
 
 from support.processes import run_cli
+from support.waiting import wait_until
 
 from app.database import utcnow
 
@@ -119,13 +119,11 @@ def test_serve_purges_on_its_own(tmp_path, live_server_factory):
     live_server_factory(env={"PFORTE_PURGE_DELAY_SECONDS": "0", "PFORTE_DATABASE_URL": f"sqlite:///{database}"},
                         instance=instance)
 
-    deadline = time.monotonic() + 20
-    remaining = None
-    while time.monotonic() < deadline:
+    def counts() -> tuple[int, int] | None:
         with sqlite3.connect(database) as conn:
             remaining = conn.execute("SELECT count(*) FROM request_logs").fetchone()[0]
             monthly = conn.execute("SELECT count(*) FROM usage_monthly").fetchone()[0]
-        if remaining == 1:
-            break
-        time.sleep(0.1)  # polling the database until the background purge has run
+        return (remaining, monthly) if remaining == 1 else None
+
+    remaining, monthly = wait_until(counts, 20, "the background purge", interval=0.1)
     assert remaining == 1 and monthly == 1
