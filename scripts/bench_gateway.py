@@ -7,6 +7,9 @@ Parts:
   streams   short streams (32 chunks) at concurrency 32: streams/s and time to first byte as fast as the
             clients can go (closed loop: the gateway at full CPU, so TTFB includes queueing), and time to
             first byte at the target rate of 500 streams/s (open loop over at most 32 connections)
+  responses /v1/responses against chat completions through the same gateway: added latency at c1 and
+            throughput at c32 (wrk), and 32-chunk streams at concurrency 32; target: no more than chat's
+            overhead plus 20 %
   hold      2,000 concurrent 10-second streams held by one `pforte serve`: errors and peak RSS
   all       keys + gateway + streams + hold, then one summary table against the targets (the default)
 
@@ -34,6 +37,7 @@ from bench_harness import (
     median,
     paced_stream_load,
     percentile,
+    responses_body,
     say,
     stream_load,
     wrk,
@@ -45,7 +49,7 @@ HOLD_EVENTS = 35  # role chunk, 32 words, finish chunk, usage chunk: one delay b
 
 TARGETS = {
     "added_p50_ms": 1.5, "added_p99_ms": 5.0, "rps_c32": 800, "streams_per_s": 500, "ttfb_overhead_ms": 3.0,
-    "hold_rss_mb": 300, "policy_pct": 10.0, "verify_us": 100.0,
+    "hold_rss_mb": 300, "policy_pct": 10.0, "verify_us": 100.0, "responses_pct": 20.0,
 }
 
 
@@ -200,6 +204,68 @@ def bench_paced_streams(stack: Stack, args, body: dict) -> dict:
     return out
 
 
+# --- responses ------------------------------------------------------------------------------
+
+def bench_responses(stack: Stack, args) -> dict:
+    """/v1/responses against /v1/chat/completions, both through the gateway and against a direct call."""
+    key = stack.keys["plain"]
+    work = stack.workdir
+    gw_port, chat_path = stack.gateway
+    up_port, direct_path = stack.direct
+    resp_path = "/v1/responses"
+    say(f"\n== responses: /v1/responses against chat completions, {args.runs} runs × {args.seconds:g} s "
+        f"(load {machine_load()})")
+    cases = {  # name: (port, path, body, connections)
+        "direct c1": (up_port, direct_path, chat_body(), 1), "chat c1": (gw_port, chat_path, chat_body(), 1),
+        "responses c1": (gw_port, resp_path, responses_body(), 1),
+        "chat c32": (gw_port, chat_path, chat_body(), 32), "responses c32": (gw_port, resp_path, responses_body(), 32),
+    }
+    for port, path, body, _ in cases.values():  # warm up
+        wrk(port, path, key, body, connections=32, seconds=1, workdir=work)
+    results: dict[str, list] = {name: [] for name in cases}
+    streams: dict[str, list] = {"chat": [], "responses": []}
+    stream_cases = {"chat": (chat_path, chat_body(STREAM_CONTENT, stream=True)),
+                    "responses": (resp_path, responses_body(STREAM_CONTENT, stream=True))}
+    for run in range(args.runs):
+        names = list(cases) if run % 2 == 0 else list(cases)[::-1]
+        for name in names:
+            port, path, body, connections = cases[name]
+            result = wrk(port, path, key, body, connections=connections, seconds=args.seconds, workdir=work)
+            results[name].append(result)
+            say(f"  run {run + 1} {name:14} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+                f"errors {fmt_errors(result.errors)}")
+        for name in (("chat", "responses") if run % 2 == 0 else ("responses", "chat")):
+            path, body = stream_cases[name]
+            result = stream_load(gw_port, path, key, body, concurrency=args.stream_concurrency, seconds=args.seconds)
+            streams[name].append(result)
+            say(f"  run {run + 1} {name:9} streams {result.rate:7.0f} streams/s  ttfb p50 "
+                f"{median(result.ttfb_ms):6.2f} ms  errors {result.errors} {result.error_kinds or ''}")
+
+    def med(name: str, attribute: str) -> float:
+        return median(getattr(r, attribute) for r in results[name])
+
+    direct = med("direct c1", "p50_ms")
+    chat_added, resp_added = med("chat c1", "p50_ms") - direct, med("responses c1", "p50_ms") - direct
+    out = {
+        "responses_added_p50_ms": resp_added, "chat_added_p50_ms": chat_added,
+        "responses_rps_c32": med("responses c32", "rps"), "chat_rps_c32": med("chat c32", "rps"),
+        "responses_streams_per_s": median(r.rate for r in streams["responses"]),
+        "chat_streams_per_s": median(r.rate for r in streams["chat"]),
+        "responses_errors": sum(r.error_count for name in ("responses c1", "responses c32") for r in results[name])
+        + sum(r.errors for r in streams["responses"]),
+    }
+    out["responses_rps_pct"] = 100 * (out["responses_rps_c32"] / out["chat_rps_c32"] - 1)
+    out["responses_streams_pct"] = 100 * (out["responses_streams_per_s"] / out["chat_streams_per_s"] - 1)
+    say(f"\n  added latency c1 p50: responses {resp_added:+.2f} ms, chat {chat_added:+.2f} ms "
+        f"(target ≤ chat × 1.2 = {chat_added * 1.2:+.2f})")
+    say(f"  throughput c32: responses {out['responses_rps_c32']:.0f}, chat {out['chat_rps_c32']:.0f} req/s "
+        f"({out['responses_rps_pct']:+.1f} %)")
+    say(f"  streams c{args.stream_concurrency}: responses {out['responses_streams_per_s']:.0f}, chat "
+        f"{out['chat_streams_per_s']:.0f} streams/s ({out['responses_streams_pct']:+.1f} %); "
+        f"errors {out['responses_errors']}")
+    return out
+
+
 # --- hold ------------------------------------------------------------------------------------
 
 def bench_hold(stack: Stack, args) -> dict:
@@ -285,6 +351,15 @@ def summary_table(results: dict) -> None:
     if "paced_ttfb_overhead_ms" in r:
         row(f"stream ttfb overhead p50 at {TARGETS['streams_per_s']} streams/s", f"{r['paced_ttfb_overhead_ms']:+.2f}",
             "≤ 3", r["paced_ttfb_overhead_ms"] <= TARGETS["ttfb_overhead_ms"] and r["paced_errors"] == 0, "ms")
+    if "responses_added_p50_ms" in r:
+        pct = TARGETS["responses_pct"] / 100
+        row(f"/v1/responses added latency c1 p50 (chat {r['chat_added_p50_ms']:+.2f})",
+            f"{r['responses_added_p50_ms']:+.2f}", "≤ chat + 20 %",
+            r["responses_added_p50_ms"] <= max(r["chat_added_p50_ms"], 0) * (1 + pct), "ms")
+        row("/v1/responses throughput c32 vs chat", f"{r['responses_rps_pct']:+.1f}", "within 20 %",
+            r["responses_rps_pct"] >= -TARGETS["responses_pct"], "%")
+        row("/v1/responses 32-chunk streams vs chat", f"{r['responses_streams_pct']:+.1f}", "within 20 %",
+            r["responses_streams_pct"] >= -TARGETS["responses_pct"] and r["responses_errors"] == 0, "%")
     if "hold_count" in r:
         row(f"{r['hold_count']} held streams: errors (peak open {r['hold_peak_open']})", f"{r['hold_errors']}",
             "0", r["hold_errors"] == 0 and r["hold_completed"] == r["hold_count"])
@@ -294,7 +369,8 @@ def summary_table(results: dict) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=("gateway", "streams", "hold", "all"), nargs="?", default="all")
+    parser.add_argument("part", choices=("gateway", "streams", "responses", "hold", "all"), nargs="?",
+                        default="all")
     parser.add_argument("--quick", action="store_true", help="2 runs of 3 s (a rough figure in about a minute)")
     parser.add_argument("--runs", type=int, default=None, help="runs per measurement (default 3, quick 2)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per run (default 5, quick 3)")
@@ -321,6 +397,8 @@ def main() -> int:
                 results.update(bench_gateway(stack, args))
             if args.part in ("streams", "all"):
                 results.update(bench_streams(stack, args))
+            if args.part in ("responses", "all"):
+                results.update(bench_responses(stack, args))
             if args.part in ("hold", "all"):
                 results.update(bench_hold(stack, args))
         except Exception:

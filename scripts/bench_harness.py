@@ -270,13 +270,14 @@ class Exchange:
     started: float = 0.0
     first_data: float | None = None  # first byte of the response body
     ended: float | None = None
-    done: bool = False  # saw `data: [DONE]`
+    done: bool = False  # saw the stream's end (`data: [DONE]` or `event: response.completed`)
     chunks: int = 0
 
 
 class HttpConnection(asyncio.Protocol):
     """One kept-alive HTTP/1.1 connection that sends a request and parses the (chunked) answer as it
-    arrives, noting when the first body byte came and whether `data: [DONE]` was in it."""
+    arrives, noting when the first body byte came and whether the stream's end was in it: `data: [DONE]`
+    (chat) or `event: response.completed` (the Responses API)."""
 
     def __init__(self):
         self.transport = None
@@ -326,9 +327,9 @@ class HttpConnection(asyncio.Protocol):
         exchange.chunks += 1
         if not exchange.done:
             window = self.tail + data
-            if b"data: [DONE]" in window:
+            if b"data: [DONE]" in window or b"event: response.completed" in window:
                 exchange.done = True
-            self.tail = window[-16:]
+            self.tail = window[-32:]
 
     def _finish(self) -> None:
         self.exchange.ended = time.perf_counter()
@@ -436,7 +437,7 @@ class StreamRun:
         if exchange.status != 200:
             self.error(f"HTTP {exchange.status}")
         elif not exchange.done:
-            self.error("no [DONE]")
+            self.error("no end of stream")
         else:
             self.completed += 1
             self.ttfb_ms.append((exchange.first_data - exchange.started) * 1000)
@@ -603,3 +604,11 @@ def machine_load() -> str:
 def say(*parts) -> None:
     print(*parts, flush=True)
     sys.stdout.flush()
+
+
+def responses_body(content: str = "Say hello to the benchmark.", stream: bool = False, model: str = MODEL) -> dict:
+    """The Responses API request that matches chat_body()."""
+    body = {"model": model, "input": content, "max_output_tokens": 64}
+    if stream:
+        body["stream"] = True
+    return body
