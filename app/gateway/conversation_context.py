@@ -11,6 +11,11 @@ forgot the earlier turns.
 Order for an endpoint: `prepare(call)` after the model is resolved and before the budget is reserved
 (the stored turns count in the prompt estimate), `history(call)` ahead of the new input upstream,
 `store(call, new_items, answer_items)` after the answer. Every item is a chat message (a dict).
+/v1/messages keeps no threads: a `thread_id` there is refused with 400 rather than dropped.
+
+Another endpoint that continues stored conversations (Responses with `previous_response_id`) uses the same
+rules through `require_keeping(call, param)` before it loads anything and `app_context(call)` around a
+write that may run at the end of a stream.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from app.api_errors import ApiError
 from app.conversations import service as conversations
 
 THREAD_ENDPOINTS = ("chat",)
+NO_THREAD_ENDPOINTS = ("messages",)
 
 
 def not_kept(param: str) -> ApiError:
@@ -35,14 +41,18 @@ def prepare(call) -> None:
     """Take `thread_id` out of the body; with the key keeping conversations load the thread (404 when it is
     unknown, another key's or past retention) or name a new one. 400 when the key keeps none."""
     if call.endpoint not in THREAD_ENDPOINTS:
+        if call.endpoint in NO_THREAD_ENDPOINTS and call.body.get("thread_id") is not None:
+            raise ApiError(400, "invalid_request_error", "invalid_request",
+                           "'thread_id' continues chat completions only (POST /v1/chat/completions); this "
+                           "endpoint keeps no conversations.", param="thread_id")
         return
     thread_id = call.body.pop("thread_id", None)
     if thread_id is not None and (not isinstance(thread_id, str) or not thread_id):
         raise ApiError(400, "invalid_request_error", "invalid_request", "'thread_id' must be a non-empty string.",
                        param="thread_id")
+    if thread_id is not None:
+        require_keeping(call, "thread_id")
     if not call.key.keep_conversations:
-        if thread_id is not None:
-            raise not_kept("thread_id")
         return
     if thread_id is None:
         call.thread_id = conversations.new_thread_id()
@@ -50,6 +60,17 @@ def prepare(call) -> None:
     call.thread = conversations.load_thread(call.key.id, thread_id)
     call.thread_id = thread_id
     call.context_bytes += call.thread.items_bytes
+
+
+def require_keeping(call, param: str) -> None:
+    """400 conversations_not_kept when the call's key keeps no conversations."""
+    if not call.key.keep_conversations:
+        raise not_kept(param)
+
+
+def app_context(call):
+    """An app context for database work: the request's while it lasts, else a new one (stream ends)."""
+    return nullcontext() if has_app_context() else call.app.app_context()
 
 
 def history(call) -> list:
@@ -63,7 +84,7 @@ def store(call, new_items: list, answer_items: list) -> None:
     if call.thread_id is None:
         return
     items = [*new_items, *answer_items]
-    with nullcontext() if has_app_context() else call.app.app_context():
+    with app_context(call):
         if call.thread is None:
             call.thread = conversations.start_thread(call.key.id, items, thread_id=call.thread_id)
         else:

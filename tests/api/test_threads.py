@@ -190,3 +190,12 @@ def test_a_bad_thread_id_is_400(gateway):
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="gpt-test", messages=user("hi"), extra_body={"thread_id": 5})
     assert caught.value.body["param"] == "thread_id"
+
+
+def test_messages_endpoint_refuses_a_thread_id(gateway):
+    key = keeping_key(gateway, "threads-messages")
+    response = gateway.post("/v1/messages", {"model": "gpt-test", "max_tokens": 20, "thread_id": "thread_x",
+                                             "messages": [{"role": "user", "content": "hi"}]}, key=key["key"])
+    assert response.status_code == 400
+    assert "chat completions only" in response.json()["error"]["message"]
+    assert rows_of(gateway, key) == []
