@@ -43,7 +43,9 @@ class AssistantCache:
         if snapshot is not None and snapshot.version == version:
             return snapshot
         try:
-            rows = db.session.execute(select(Assistant.__table__).order_by(Assistant.__table__.c.public_id)).all()
+            with db.engine.connect() as conn:  # not the session: no transaction left open on the request
+                table = Assistant.__table__
+                rows = conn.execute(select(table).order_by(table.c.public_id)).all()
         except SQLAlchemyError:
             if snapshot is None:
                 raise

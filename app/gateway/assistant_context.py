@@ -8,7 +8,9 @@ Who may call an assistant:
   catalog model the assistant runs on. The same allow-list rule holds for keys made for an assistant.
 
 What it adds (the client's own values win, except for the instructions, which always come first):
-- its instructions as the first system text, ahead of any the client sends;
+- its instructions as the first system text, ahead of any the client sends: for chat a system message
+  ahead of the stored turns and the client's messages (instruction_messages, at upstream time), for
+  /v1/messages the first `system` block, for Responses the start of `instructions`;
 - its temperature and its output cap when the client sends none (the output cap goes into the budget
   reservation like a cap of the client's, see pipeline.reserve_budget);
 - its tool definitions when the client sends no tools.
@@ -51,7 +53,7 @@ def resolve(call) -> ModelEntry:
     check_allowed(key, assistant)
     call.assistant = assistant
     call.context_bytes += len(assistant.instructions)  # sent upstream besides the body: in the estimate
-    _apply_defaults(call.endpoint, call.body, assistant)
+    apply_defaults(call.endpoint, call.body, assistant)
     return dataclasses.replace(model, public_id=assistant.public_id, display_name=assistant.display_name)
 
 
@@ -89,14 +91,14 @@ def instruction_messages(call) -> list[dict]:
     return [{"role": "system", "content": call.assistant.instructions}]
 
 
-def combined_instructions(call, client_instructions) -> str | None:
+def _joined(own: str, client_instructions) -> str | None:
     """The Responses `instructions` field: the assistant's first, then the client's."""
-    own = call.assistant.instructions if call.assistant is not None else ""
     parts = [text for text in (own, client_instructions) if isinstance(text, str) and text]
     return "\n\n".join(parts) or None
 
 
-def _apply_defaults(endpoint: str, body: dict, assistant: AssistantEntry) -> None:
+def apply_defaults(endpoint: str, body: dict, assistant: AssistantEntry) -> None:
+    """The assistant's temperature, tools and (except for chat) instructions in a request body."""
     if assistant.temperature is not None and body.get("temperature") is None:
         body["temperature"] = assistant.temperature
     if assistant.tools and not body.get("tools"):
@@ -105,6 +107,8 @@ def _apply_defaults(endpoint: str, body: dict, assistant: AssistantEntry) -> Non
             body["tools"] = tools
     if endpoint == "messages" and assistant.instructions:
         body["system"] = [{"type": "text", "text": assistant.instructions}, *_system_blocks(body.get("system"))]
+    elif endpoint == "responses":
+        body["instructions"] = _joined(assistant.instructions, body.get("instructions"))
 
 
 def _system_blocks(system) -> list:
