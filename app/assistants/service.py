@@ -3,6 +3,7 @@ The only place in this domain that commits. Every change also writes a new catal
 gateway's cached copy (cache.py) follows within a second in every process, at once in this one."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -53,7 +54,7 @@ class AssistantEntry:
     max_output_tokens: int | None
     tools: tuple  # tool definitions (dicts), empty when none
     enabled: bool
-    created: int = 0  # unix seconds, for /v1/models
+    created: int = dataclasses.field(default=0, compare=False)  # unix seconds, for /v1/models
 
 
 # --------------------------------------------------------------------------------------------- reading
