@@ -9,18 +9,23 @@ its own read transaction and sees the latest commit of any process (a revoked ke
 next request), and a write transaction is `BEGIN IMMEDIATE … COMMIT`. Under gevent the thread's greenlets
 share that connection; that is safe because sqlite3 calls never yield, so no other greenlet can run
 between BEGIN and COMMIT. Other databases use a pooled DBAPI connection per transaction.
+
+Statements are SQLAlchemy Core statements on the models' tables, so the schema has one source of truth;
+each is compiled once per dialect, and its parameters are bound with the dialect's own type processors.
 """
 from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 
 import gevent
 from gevent import get_hub
 from gevent.event import Event
 from gevent.hub import Waiter
 from gevent.monkey import get_original
+from sqlalchemy.dialects import postgresql, sqlite
 
 thread_id = get_original("_thread", "get_ident")  # the OS thread, also when gevent has patched threading
 
@@ -69,19 +74,93 @@ def sqlite_connections(engine) -> SqliteConnections | None:
         return _sqlite.setdefault(engine, found)
 
 
-def fetch_one(engine, sql: str, params):
-    """One row (a tuple) or None, in the driver's parameter style."""
+class CompiledStatement:
+    """A SQLAlchemy Core statement compiled for one dialect: its SQL, the order of its parameters, and the
+    dialect's bind and result processors for their types (on SQLite, for example, DateTime is bound as
+    SQLAlchemy's text format and Boolean as 0/1). Parameters without a value in the statement must be given
+    by name; parameters with one (column defaults, literal values) may be."""
+
+    __slots__ = ("sql", "positional", "names", "fixed", "pick", "processors", "results")
+
+    def __init__(self, statement, dialect, column_keys: Sequence[str] | None = None):
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("statements with parameters rendered at execution time are not supported")
+        self.sql = compiled.string
+        self.positional = compiled.positional
+        names = compiled.positiontup if compiled.positional else dict.fromkeys(compiled.bind_names.values())
+        self.names = tuple(names)
+        binds = [compiled.binds[name] for name in self.names]
+        self.fixed = {name: bind.effective_value for name, bind in zip(self.names, binds, strict=True)
+                      if not bind.required}
+        self.pick = _picker(self.names)
+        processors = (bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
+        self.processors = tuple((i, process) for i, process in enumerate(processors) if process is not None)
+        self.results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                             for column in getattr(statement, "exported_columns", ()))
+
+    def params(self, values: Mapping):
+        """The driver's parameters (a tuple or a dict, as its parameter style wants) from values by name;
+        KeyError for a missing one."""
+        if self.fixed:
+            values = {**self.fixed, **values}
+        if not self.processors:  # a named style takes the mapping itself (the driver ignores other keys)
+            return self.pick(values) if self.positional else values
+        bound = list(self.pick(values))
+        for i, process in self.processors:
+            bound[i] = process(bound[i])
+        return tuple(bound) if self.positional else dict(zip(self.names, bound, strict=True))
+
+    def row(self, raw: Sequence | None) -> tuple | None:
+        """A fetched row with the result processors applied (SQLite's DateTime text → datetime)."""
+        if raw is None:
+            return None
+        return tuple(value if process is None or value is None else process(value)
+                     for process, value in zip(self.results, raw, strict=True))
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping], tuple]:
+    """values → the tuple of values[name] for names, in order (itemgetter, which runs in C)."""
+    if len(names) == 1:
+        only = names[0]
+        return lambda values: (values[only],)
+    return itemgetter(*names) if names else lambda _values: ()
+
+
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # dialect → {key: (statement, compiled)}
+
+
+def compiled(statement, dialect, column_keys: tuple[str, ...] | None = None) -> CompiledStatement:
+    """The statement compiled for the dialect, once: keep statements in module-level constants."""
+    found = _compiled.get(dialect)
+    if found is None:
+        found = _compiled.setdefault(dialect, {})
+    entry = found.get((id(statement), column_keys))
+    if entry is None:
+        entry = found[(id(statement), column_keys)] = (statement, CompiledStatement(statement, dialect,
+                                                                                    column_keys))
+    return entry[1]
+
+
+# The dialects' own insert() constructs, which have ON CONFLICT (by dialect name).
+DIALECT_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def fetch_one(engine, statement, values: Mapping) -> tuple | None:
+    """One row of a Core statement (a tuple, with the dialect's result processors) or None."""
+    query = compiled(statement, engine.dialect)
+    params = query.params(values)
     connections = sqlite_connections(engine)
     if connections is not None:
         # fetchall: stepping to the end finishes the statement, which ends its read transaction
-        rows = connections.get().execute(sql, params).fetchall()
-        return rows[0] if rows else None
+        rows = connections.get().execute(query.sql, params).fetchall()
+        return query.row(rows[0]) if rows else None
     connection = engine.raw_connection()  # from the pool; close() hands it back (and ends the transaction)
     try:
         cursor = connection.cursor()
         try:
-            cursor.execute(sql, params)
-            return cursor.fetchone()
+            cursor.execute(query.sql, params)
+            return query.row(cursor.fetchone())
         finally:
             cursor.close()
     finally:
@@ -89,11 +168,10 @@ def fetch_one(engine, sql: str, params):
 
 
 class RawTransaction:
-    """One short write transaction. execute() takes a SQLAlchemy text() statement with named parameters
-    (compiled once per dialect), execute_sql() the driver's own SQL and parameter tuple; both return the
-    DBAPI cursor (rowcount, fetchone). Nothing inside the `with` block may yield to another greenlet."""
-
-    _compiled: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
+    """One short write transaction. execute() takes a SQLAlchemy Core statement and its parameters by name
+    (compiled once per dialect, see `compiled`), execute_sql() the driver's own SQL and parameter tuple;
+    both return the DBAPI cursor (rowcount, fetchone). Nothing inside the `with` block may yield to another
+    greenlet."""
 
     def __init__(self, engine):
         self.engine = engine
@@ -123,15 +201,14 @@ class RawTransaction:
             if self.pooled:
                 self.connection.close()  # back to the pool
 
-    def execute(self, statement, params: dict):
-        dialect = self.engine.dialect
-        found = self._compiled.get((dialect.name, id(statement)))
-        if found is None:
-            compiled = statement.compile(dialect=dialect)
-            found = (compiled.string, tuple(compiled.positiontup) if compiled.positional else None)
-            self._compiled[(dialect.name, id(statement))] = found
-        sql, names = found
-        self.cursor.execute(sql, params if names is None else tuple(params[name] for name in names))
+    @property
+    def dialect(self):
+        return self.engine.dialect
+
+    def execute(self, statement, values: Mapping, column_keys: tuple[str, ...] | None = None):
+        """Run a Core statement; column_keys names the columns of an insert() without values()."""
+        query = compiled(statement, self.engine.dialect, column_keys)
+        self.cursor.execute(query.sql, query.params(values))
         return self.cursor
 
     def execute_sql(self, sql: str, params: tuple):

@@ -25,7 +25,7 @@ from app.ops.instance_lock import InstanceBusy, hold_serving_lock
 from app.ops.logs import configure_logging
 from app.ops.wal import start_wal_checkpoints
 from app.request_headers import parse_request_headers
-from app.usage.service import start_daily_purge
+from app.usage.retention import start_daily_purge
 
 log = logging.getLogger("pforte.server")
 

@@ -22,6 +22,25 @@ from support.database import fresh_database_url  # noqa: E402
 from support.processes import FakeUpstream, free_port, live_servers, run_cli  # noqa: E402
 
 OWNER = {"username": "owner", "password": "owner-password-1"}
+SHARED_SCOPES = {"module", "package", "session"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """For pytest-xdist's --dist loadgroup (scripts/test): the tests of one file go to one worker, so that its
+    module fixtures (live gateways) start once; a file whose module fixture is parametrized (memory:// and
+    Redis) is split by that parameter, so that the two halves can run in two workers."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        group = item.nodeid.split("::", 1)[0]
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            definitions = item._fixtureinfo.name2fixturedefs
+            for name in sorted(callspec.params):
+                if name in definitions and definitions[name][-1].scope in SHARED_SCOPES:
+                    group += f"::{name}[{callspec.indices[name]}]"
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture
@@ -84,9 +103,10 @@ def owner(app):
     return dict(OWNER)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fake_upstream():
-    """The fake OpenAI/Anthropic upstream server, as its own process."""
+    """The fake OpenAI/Anthropic upstream server, as its own process, shared by the tests of a worker: it
+    keeps no state a test could change (failure modes are chosen per request)."""
     upstream = FakeUpstream(free_port())
     upstream.start()
     yield upstream

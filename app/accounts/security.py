@@ -11,7 +11,7 @@ from app.client_ip import address_in_networks
 from app.extensions import login_manager
 
 # Paths the setup gate and the auditor rule never touch (the public API has its own auth).
-API_PREFIXES = ("/v1", "/api/", "/chat/", "/completions", "/embeddings", "/models", "/messages")
+API_PREFIXES = ("/v1", "/api/", "/chat/", "/completions", "/embeddings", "/models", "/messages", "/responses")
 OPEN_PREFIXES = ("/static/", "/setup", "/healthz", "/readyz", "/metrics", "/language")
 
 CSP = (

@@ -1,4 +1,5 @@
-"""`pforte connections …` and `pforte models …` (DESIGN §8).
+"""`pforte connections …` and `pforte models …` (a stable command-line contract:
+scripts rely on the names and the --json output).
 
 An API key is read from the environment variable named by --api-key-env, never from the command line.
 """

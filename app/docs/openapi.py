@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 VERSION = "0.1.0"
 
-# DESIGN §6, in the order the docs page lists them: (status, type, code, when).
+# The error table of docs/architecture.md, in the order the docs page lists them: (status, type, code, when).
 ERRORS = (
     (400, "invalid_request_error", "invalid_request", _l("Malformed JSON, a missing or wrong field.")),
     (413, "invalid_request_error", "request_too_large", _l("The request body is larger than the limit.")),
@@ -56,6 +56,8 @@ RATE_LIMIT_HEADERS = (
                             "upstream refused Pforte's credentials or does not know the model), so that SDKs do "
                             "not retry.")),
     ("x-request-id", _l("On every answer: quote it when you ask the administrator about a request.")),
+    ("x-pforte-dropped-tools", _l("On /v1/responses: the tools of the request that the model's server cannot run "
+                                  "and that were left out, e.g. web_search, namespace:mcp.")),
 )
 
 
@@ -429,6 +431,138 @@ SCHEMAS: dict[str, dict] = {
     },
 }
 
+RESPONSES_USAGE = {
+    "type": "object",
+    "required": ["input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details", "total_tokens"],
+    "properties": {
+        "input_tokens": INTEGER,
+        "input_tokens_details": {"type": "object", "properties": {"cached_tokens": INTEGER}},
+        "output_tokens": INTEGER,
+        "output_tokens_details": {"type": "object", "properties": {"reasoning_tokens": INTEGER}},
+        "total_tokens": INTEGER,
+    },
+}
+RESPONSES_ERROR = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {"code": STRING, "message": STRING},
+}
+_ITEM_AT = {"item_id": STRING, "output_index": INTEGER}
+_PART_AT = {**_ITEM_AT, "content_index": INTEGER}
+
+
+def _event(type_name: str, **required: dict) -> dict:
+    """A Responses stream event: its type, its sequence_number and the given properties."""
+    return _object(type_name, sequence_number=INTEGER, **required)
+
+
+SCHEMAS.update({
+    "ResponsesRequest": {
+        "type": "object",
+        "required": ["model", "input"],
+        "additionalProperties": True,
+        "description": "Translated to a chat completion for every upstream. Tools other than functions "
+        "(web_search, file_search, code_interpreter, computer_use, image_generation, mcp, namespace groups …) "
+        "are left out of what goes upstream and named in the x-pforte-dropped-tools header. store, include, "
+        "metadata, prompt_cache_key, client_metadata and reasoning.summary are accepted; Pforte keeps no "
+        "responses, so previous_response_id is refused (400).",
+        "properties": {
+            "model": {"type": "string", "minLength": 1},
+            "instructions": STRING,
+            "input": {"anyOf": [STRING, {"type": "array", "items": _ref("ResponsesInputItem")}]},
+            "tools": {"type": "array", "items": {"type": "object", "required": ["type"]}},
+            "tool_choice": {"anyOf": [{"enum": ["auto", "none", "required"]}, {"type": "object"}]},
+            "parallel_tool_calls": BOOLEAN,
+            "max_output_tokens": {"type": "integer", "minimum": 1},
+            "temperature": NUMBER,
+            "top_p": NUMBER,
+            "text": {"type": "object", "properties": {"format": {"type": "object", "required": ["type"], "properties": {
+                "type": {"enum": ["text", "json_object", "json_schema"]}, "name": STRING,
+                "schema": {"type": "object"}, "strict": BOOLEAN}}}},
+            "reasoning": {"type": "object", "properties": {"effort": STRING, "summary": STRING}},
+            "stream": BOOLEAN,
+            "store": BOOLEAN,
+            "include": {"type": "array", "items": STRING},
+            "metadata": {"type": "object"},
+            "user": STRING,
+        },
+    },
+    "ResponsesInputItem": {
+        "description": "A message (roles user, system, developer, assistant; parts input_text, input_image, "
+        "input_file, output_text), a function_call, a function_call_output, or a reasoning item (left out "
+        "for chat upstreams).",
+        "anyOf": [
+            {"type": "object", "required": ["role", "content"], "properties": {
+                "type": {"const": "message"},
+                "role": {"enum": ["user", "system", "developer", "assistant"]},
+                "content": {"anyOf": [STRING, {"type": "array", "items": {"type": "object"}}]}}},
+            _object("function_call", call_id=STRING, name=STRING, arguments=STRING),
+            _object("function_call_output", call_id=STRING,
+                    output={"anyOf": [STRING, {"type": "array", "items": {"type": "object"}}]}),
+            _object("reasoning"),
+        ],
+    },
+    "ResponsesOutputItem": {
+        "anyOf": [
+            _object("message", id=STRING, role={"const": "assistant"}, status=STRING,
+                    content={"type": "array", "items": {"anyOf": [
+                        _object("output_text", text=STRING, annotations={"type": "array"}),
+                        _object("refusal", refusal=STRING)]}}),
+            _object("function_call", id=STRING, call_id=STRING, name=STRING, arguments=STRING, status=STRING),
+        ],
+    },
+    "Response": {
+        "type": "object",
+        "required": ["id", "object", "created_at", "status", "model", "output", "usage", "error",
+                     "incomplete_details", "tools", "tool_choice", "parallel_tool_calls", "metadata"],
+        "properties": {
+            "id": STRING,
+            "object": {"const": "response"},
+            "created_at": INTEGER,
+            "status": {"enum": ["completed", "incomplete", "failed", "in_progress"]},
+            "model": STRING,
+            "output": {"type": "array", "items": _ref("ResponsesOutputItem")},
+            "usage": _nullable(RESPONSES_USAGE),
+            "error": _nullable(RESPONSES_ERROR),
+            "incomplete_details": _nullable({"type": "object", "properties": {
+                "reason": {"enum": ["max_output_tokens", "content_filter"]}}}),
+            "instructions": _nullable(STRING),
+            "max_output_tokens": _nullable(INTEGER),
+            "tools": {"type": "array", "items": {"type": "object"}},
+            "tool_choice": {"anyOf": [STRING, {"type": "object"}]},
+            "parallel_tool_calls": BOOLEAN,
+            "metadata": {"type": "object"},
+        },
+    },
+    "ResponseStreamEvent": {
+        "description": "The `data:` of one server-sent event of a streamed response; the `event:` line names "
+        "the same type, and sequence_number rises by one from 0. Order: response.created, "
+        "response.in_progress, then per message response.output_item.added, response.content_part.added, "
+        "response.output_text.delta…, response.output_text.done, response.content_part.done, "
+        "response.output_item.done, and per function call response.output_item.added, "
+        "response.function_call_arguments.delta…, response.function_call_arguments.done, "
+        "response.output_item.done; last response.completed or response.incomplete with the whole response "
+        "and its usage. A failure after the start ends the stream with response.failed, the error inside.",
+        "oneOf": [
+            _event("response.created", response=_ref("Response")),
+            _event("response.in_progress", response=_ref("Response")),
+            _event("response.output_item.added", output_index=INTEGER, item=_ref("ResponsesOutputItem")),
+            _event("response.output_item.done", output_index=INTEGER, item=_ref("ResponsesOutputItem")),
+            _event("response.content_part.added", **_PART_AT, part={"type": "object"}),
+            _event("response.content_part.done", **_PART_AT, part={"type": "object"}),
+            _event("response.output_text.delta", **_PART_AT, delta=STRING),
+            _event("response.output_text.done", **_PART_AT, text=STRING),
+            _event("response.refusal.delta", **_PART_AT, delta=STRING),
+            _event("response.refusal.done", **_PART_AT, refusal=STRING),
+            _event("response.function_call_arguments.delta", **_ITEM_AT, delta=STRING),
+            _event("response.function_call_arguments.done", **_ITEM_AT, name=STRING, arguments=STRING),
+            _event("response.completed", response=_ref("Response")),
+            _event("response.incomplete", response=_ref("Response")),
+            _event("response.failed", response=_ref("Response")),
+        ],
+    },
+})
+
 HEADERS = {
     "RequestId": {"description": "Identifies the request in the gateway's log.", "schema": STRING},
     "RateLimitLimit": {
@@ -440,6 +574,11 @@ HEADERS = {
     "RateLimitReset": {"description": "Time until the window resets, e.g. `7s`.", "schema": STRING},
     "RetryAfter": {"description": "Seconds to wait before retrying (at most 60).", "schema": INTEGER},
     "ShouldRetry": {"description": "`false`: retrying will not help.", "schema": {"const": "false"}},
+    "DroppedTools": {
+        "description": "The tools of the request that the upstream cannot run and that were left out, comma "
+        "separated: their type, and `type:name` when they have a name (e.g. `web_search, namespace:mcp`).",
+        "schema": STRING,
+    },
 }
 
 _REQUEST_ID = {"x-request-id": {"$ref": "#/components/headers/RequestId"}}
@@ -484,6 +623,8 @@ def _operation(
     anthropic: bool = False,
     description: str = "",
     parameters: list | None = None,
+    named_events: bool = False,
+    extra_headers: dict | None = None,
 ) -> dict:
     content = {"application/json": {"schema": _ref(response_schema)}}
     if stream_schema:
@@ -492,10 +633,11 @@ def _operation(
                 "type": "string",
                 "description": f"Server-sent events; each `data:` line holds a "
                 f"{stream_schema} (see components/schemas)"
-                + (", the `event:` line before it names its type." if anthropic else "."),
+                + (", the `event:` line before it names its type." if anthropic or named_events else "."),
             },
         }
     headers = {**_OK_HEADERS, **_ANTHROPIC_REQUEST_ID} if anthropic else _OK_HEADERS
+    headers = {**headers, **(extra_headers or {})}
     operation: dict = {
         "summary": summary,
         "operationId": operation_id,
@@ -573,6 +715,21 @@ def openapi_document(server_url: str) -> dict:
                     anthropic=True,
                     description="For the Anthropic SDK: its base URL is the gateway's address without `/v1`. "
                     "Errors use the Anthropic shape.",
+                )
+            },
+            "/responses": {
+                "post": _operation(
+                    "Create a response (OpenAI Responses API)",
+                    "createResponse",
+                    "ResponsesRequest",
+                    "Response",
+                    stream_schema="ResponseStreamEvent",
+                    named_events=True,
+                    extra_headers={"x-pforte-dropped-tools": {"$ref": "#/components/headers/DroppedTools"}},
+                    description="Works with every model: the request is translated to a chat completion and "
+                    "the answer back. Streams named server-sent events when `stream` is true. Tools the "
+                    "upstream cannot run are left out and named in `x-pforte-dropped-tools`. Errors use the "
+                    "OpenAI shape and the codes of chat completions.",
                 )
             },
             "/models": {

@@ -49,8 +49,8 @@ class ApiDispatcher:
             return response(environ, start_response)
 
     def _match(self, environ, path: str, method: str) -> tuple[Callable | None, dict]:
-        """Anything but an exact API path: Flask's URL map decides (admin pages such as /models/new share
-        the API's prefixes). A gateway route is answered here, and so is an API path that matches no route
+        """Anything but an exact API path (a model id in /v1/models/<id>, an admin page, a typo): Flask's
+        URL map decides. A gateway route is answered here, and so is an API path that matches no route
         (404) or not with this method (405); HEAD, OPTIONS and everything else go on to Flask."""
         if method in ("HEAD", "OPTIONS"):
             return None, {}

@@ -1,4 +1,4 @@
-"""POST /v1/messages: the Anthropic Messages API in front of any model (compat.md §6).
+"""POST /v1/messages: the Anthropic Messages API in front of any model.
 
 The request takes the same pipeline as the OpenAI endpoints (pipeline.run, endpoint "messages"); only
 the translation differs. A model on an Anthropic connection gets the request as it is (with the

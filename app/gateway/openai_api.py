@@ -89,22 +89,22 @@ def answer_completions(call: Call) -> Response:
 
 
 def _answer_generation(call: Call, endpoint: str) -> Response:
-    fault = _testing_fault(call)
+    fault = testing_fault(call)
     result = pipeline.forward(call, endpoint, upstream_body(call, endpoint))
     if call.stream:
         include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
         encoder_type = ThreadStreamEncoder if call.thread_id else OpenAIStreamEncoder
         encoder = encoder_type(call, call.model.public_id, call.model.upstream_model, include_usage)
         if fault == "stream":
-            _fail_after(encoder, 3)
+            fail_after(encoder, 3)
         return open_stream(call, result, encoder)
     result["model"] = call.model.public_id
     usage = result.get("usage")
-    if isinstance(usage, dict) and _counts(usage):
-        call.usage = Usage(*_counts(usage))
+    if isinstance(usage, dict) and usage_counts(usage):
+        call.usage = Usage(*usage_counts(usage))
         result["usage"] = complete_usage(usage, call.usage)
     else:
-        call.usage = Usage(pipeline.estimate_prompt_tokens(call.body), _estimate_output(result), estimated=True)
+        call.usage = Usage(pipeline.estimate_prompt_tokens(call.body), estimate_output(result), estimated=True)
         result["usage"] = usage_object(call.usage)
     if call.thread_id:
         choices = result.get("choices") or [{}]
@@ -133,14 +133,14 @@ def answer_embeddings(call: Call) -> Response:
     return json_response(result)
 
 
-def _counts(usage: dict) -> tuple[int, int] | None:
+def usage_counts(usage: dict) -> tuple[int, int] | None:
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if isinstance(prompt, int) and isinstance(completion, int):
         return prompt, completion
     return None
 
 
-def _estimate_output(result: dict) -> int:
+def estimate_output(result: dict) -> int:
     chars = 0
     for choice in result.get("choices") or ():
         if not isinstance(choice, dict):
@@ -158,10 +158,10 @@ class InjectedFault(RuntimeError):
     """An unexpected failure on purpose (PFORTE_TESTING_FAULTS only)."""
 
 
-def _testing_fault(call: Call) -> str | None:
+def testing_fault(call: Call) -> str | None:
     """Only when the instance runs with PFORTE_TESTING_FAULTS set (the test suite; never documented or set in
     production): the request header `x-pforte-test-fault: internal` makes the gateway fail unexpectedly before
-    it forwards the request, `stream` in the middle of a stream, to test the 500 of DESIGN §6."""
+    it forwards the request, `stream` in the middle of a stream, to test the 500 `internal_error` answer."""
     if not call.app.config.get("PFORTE_TESTING_FAULTS"):
         return None
     fault = call.environ.get("HTTP_X_PFORTE_TEST_FAULT")
@@ -170,7 +170,7 @@ def _testing_fault(call: Call) -> str | None:
     return fault
 
 
-def _fail_after(encoder: OpenAIStreamEncoder, events: int) -> None:
+def fail_after(encoder: OpenAIStreamEncoder, events: int) -> None:
     encode, seen = encoder.encode, [0]
 
     def failing(event):

@@ -1,13 +1,12 @@
-"""The request pipeline (DESIGN §5). Each step is a small function; the order is the contract:
+"""The request pipeline (see docs/architecture.md). Each step is a small function; the order is the contract:
 
 0 per-IP limit · 1 credential · 2 key · 3 client IP · 4 key limits · 5 request (body, scope) · 6 model ·
 7 budget · 8 forward · 9 relay · 10 settle (always, in `finally`).
 
-One deliberate deviation from DESIGN §5, which counts the per-IP limit in step 4: the per-IP limit is counted
-first (step 0), before the credential is even read, so that it applies to every API call (issue 4 item 5) —
-also to calls with a missing, unknown or invalid key and to calls that the key's IP allow list refuses. Were
-it counted after authentication, someone guessing keys would never be rate limited. The per-key windows and
-the concurrency cap stay in step 4; the rate-limit headers describe the tightest of all windows.
+The per-IP limit is counted first (step 0), before the credential is even read, so that it applies to every
+API call: also to calls with a missing, unknown or invalid key and to calls that the key's IP allow list
+refuses. Were it counted after authentication, someone guessing keys would never be rate limited. The per-key
+windows and the concurrency cap stay in step 4; the rate-limit headers describe the tightest of all windows.
 
 `run()` drives one API request through the steps and answers errors in the caller's wire shape, so the
 OpenAI routes and the Anthropic `/v1/messages` route share everything but their translation.
@@ -27,29 +26,33 @@ from app.api_errors import ApiError
 from app.catalog.entries import ModelEntry
 from app.catalog.service import lookup_model
 from app.client_ip import resolve_client_ip
+from app.credits import cost_micro
 from app.extensions import db
 from app.gateway import assistant_context, conversation_context, errors
 from app.keys.context import KeyContext, KeyRejection
-from app.keys.service import verify_key
+from app.keys.verify import verify_key
 from app.ops import observe
 from app.policy import service as policy
 from app.policy.service import LimitGrant, Reservation
 from app.providers import provider_for
 from app.providers.base import UpstreamStream, Usage
-from app.usage.settle import RequestRecord, cost_micro, settle_request
+from app.usage.settle import RequestRecord, settle_request
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID_ENVIRON = "pforte.request_id"
 # Which capability a model needs for an endpoint (a model without capabilities offers all).
-ENDPOINT_CAPABILITY = {"chat": "chat", "completions": "chat", "messages": "chat", "embeddings": "embeddings"}
+ENDPOINT_CAPABILITY = {"chat": "chat", "completions": "chat", "messages": "chat", "responses": "chat",
+                       "embeddings": "embeddings"}
+# The field that caps the output, for endpoints that do not use max_tokens / max_completion_tokens.
+OUTPUT_CAP_FIELDS = {"responses": "max_output_tokens"}
 
 
 @dataclass(slots=True, eq=False)
 class Call:
     """One API request on its way through the pipeline, and what settle() will record."""
 
-    endpoint: str  # chat | completions | embeddings | messages | models
+    endpoint: str  # chat | completions | embeddings | messages | responses | models
     request_id: str
     started: float
     app: object = None
@@ -226,23 +229,25 @@ def reserve_budget(call: Call) -> None:
     Without a cap from the client the reservation assumes the model's default cap (max_output_tokens); when
     a budget applies, that cap goes upstream as `max_tokens` (which the Anthropic translation uses too), so
     that an answer can never cost more than was reserved. An assistant's output cap stands in for the
-    client's when the client sends none, and goes upstream too. /v1/messages always has max_tokens."""
+    client's when the client sends none, and goes upstream too. /v1/messages always has max_tokens;
+    /v1/responses reserves for max_output_tokens and gets the cap there (its translation sends it upstream)."""
     body = call.body
-    max_output = body.get("max_completion_tokens") or body.get("max_tokens")
+    field = OUTPUT_CAP_FIELDS.get(call.endpoint)
+    max_output = body.get(field) if field else body.get("max_completion_tokens") or body.get("max_tokens")
     if not isinstance(max_output, int) or isinstance(max_output, bool):
         max_output = None
     default_cap = None if max_output else assistant_context.default_output_cap(call)
     call.reservation = policy.reserve_budget(call.key, call.model, (call.body_size + call.context_bytes) // 4 + 1,
                                              max_output or default_cap, share_commit=_InFlight.count > 1)
     cap = default_cap or call.reservation.output_cap
-    if cap and call.endpoint in ("chat", "completions"):
-        body[_cap_field(call)] = cap
+    if cap and call.endpoint in ("chat", "completions", "responses"):
+        body[field or cap_field(call)] = cap
 
 
-def _cap_field(call: Call) -> str:
+def cap_field(call: Call) -> str:
     """OpenAI's own API refuses `max_tokens` for its reasoning models and takes `max_completion_tokens`
     for every chat model; other OpenAI-style servers (vLLM, Ollama, llama.cpp) know `max_tokens` best."""
-    if call.endpoint == "chat" and "api.openai.com" in call.model.target.base_url:
+    if call.endpoint in ("chat", "responses") and "api.openai.com" in call.model.target.base_url:
         return "max_completion_tokens"
     return "max_tokens"
 

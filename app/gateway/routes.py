@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request
 
 from app.accounts.security import is_api_path
 from app.extensions import limiter
-from app.gateway import openai_api, pipeline
+from app.gateway import openai_api, pipeline, responses_api
 from app.gateway.messages import handle_messages
 from app.gateway.pipeline import REQUEST_ID_ENVIRON, new_request_id
 
@@ -34,6 +34,7 @@ CORS_EXPOSE_HEADERS = ", ".join((
     "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Window", "X-RateLimit-Warning",
     "x-ratelimit-limit-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-requests",
     "x-ratelimit-remaining-tokens", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens",
+    "x-pforte-dropped-tools",
 ))
 CORS_MAX_AGE = "600"
 
@@ -52,6 +53,11 @@ def completions(environ: dict) -> Response:
 def embeddings(environ: dict) -> Response:
     return pipeline.run(environ, "embeddings", openai_api.answer_embeddings,
                         validate=openai_api.validate_embeddings)
+
+
+def responses(environ: dict) -> Response:
+    return pipeline.run(environ, "responses", responses_api.answer_responses,
+                        validate=responses_api.validate_responses)
 
 
 def models(environ: dict) -> Response:
@@ -74,6 +80,7 @@ ROUTES = (
     ("/models", "GET", models),
     ("/models/", "GET", model),
     ("/messages", "POST", messages),
+    ("/responses", "POST", responses),
 )
 
 
@@ -120,7 +127,7 @@ def api_headers(response: Response) -> Response:
 
 
 def add_api_headers(headers, environ: dict) -> None:
-    """x-request-id and CORS (compat.md §7.8: any origin, no cookies)."""
+    """x-request-id and CORS: any origin may call, since keys, not cookies, authenticate."""
     if "x-request-id" not in headers:
         headers["x-request-id"] = environ.get(REQUEST_ID_ENVIRON) or new_request_id()
     headers["Access-Control-Allow-Origin"] = "*"

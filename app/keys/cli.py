@@ -1,4 +1,5 @@
-"""`pforte keys …`: create, list, update, disable, enable and revoke API keys (DESIGN §8).
+"""`pforte keys …`: create, list, update, disable, enable and revoke API keys (a stable command-line
+contract: scripts rely on the names and the --json output).
 
 Errors end with a message on stderr and exit status 1 (bad option values: usage message, status 2).
 """
@@ -39,7 +40,7 @@ COUNT = _Parsed("N", lambda text: inputs.parse_limit(text, "limit"))
 
 
 def _policy_options(command):
-    """The options that create and update share (DESIGN §8 and issue 4)."""
+    """The options that create and update share."""
     options = [
         click.option("--expires", type=EXPIRY, default=None,
                      help="Expiration date (UTC, the key stops working at 00:00); 'never' for none."),

@@ -1,5 +1,5 @@
 """Turning what admins type (form fields, command-line options) into the typed values that
-service.clean_values() checks. Text only goes in; ints, datetimes and lists come out."""
+validation.clean_values() checks. Text only goes in; ints, datetimes and lists come out."""
 from __future__ import annotations
 
 import re
@@ -10,7 +10,8 @@ from decimal import Decimal, InvalidOperation
 import pytz
 from flask_babel import lazy_gettext as _l
 
-from app.keys.service import LIMIT_FIELDS, MICRO, KeyInputError
+from app.credits import MICRO
+from app.keys.validation import LIMIT_FIELDS, KeyInputError
 
 NONE_WORDS = {"", "none", "unlimited", "never", "any", "all", "-"}
 _SPLIT = re.compile(r"[\s,;]+")

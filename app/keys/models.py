@@ -43,3 +43,8 @@ class ApiKey(db.Model):
     # The public id of the only assistant the key may call. Checked by the service, not a foreign key:
     # adding one to this table would make SQLite copy it, and assistants are never deleted.
     assistant_id = db.Column(db.String(200), nullable=True)
+
+
+def split_list(text: str | None) -> list[str]:
+    """A stored comma-separated list → its items ('' and None are the empty list)."""
+    return [item for item in (text or "").split(",") if item]

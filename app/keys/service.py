@@ -1,122 +1,29 @@
-"""API keys: verification for the gateway, and the lifecycle for admins (create, edit, disable, enable,
-revoke, list). The only place in this domain that commits; every change records an audit event."""
+"""API keys for admins: create, edit, disable, enable, revoke, list and read. The only place in this
+domain that commits; every change records an audit event. The gateway's check is app.keys.verify."""
 from __future__ import annotations
 
-import ipaddress
 import math
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import func, or_, select
 
-from app import rawsql
 from app.audit import service as audit
-from app.catalog import service as catalog
-from app.catalog.demo import is_demo_entry
 from app.database import utcnow
 from app.extensions import db
 from app.keys import conversation_fields, secrets
-from app.keys.context import KeyContext, KeyRejection
-from app.keys.models import SCOPES, ApiKey
+from app.keys.models import ApiKey, split_list
+from app.keys.validation import EDITABLE, NAME_MAX, KeyInputError, clean_values
 
-NAME_MAX = 100
-LIMIT_MAX = 2_147_483_647  # fits the INTEGER columns on every database
-QUOTA_MAX_MICRO = 9_000_000_000_000_000_000  # fits BIGINT
-MICRO = 1_000_000
 LIST_FILTERS = ("all", "active", "disabled", "revoked", "expired")
 PAGE_SIZE = 25
-LIMIT_FIELDS = ("rpm", "rph", "monthly_requests", "max_concurrent")
-# What an admin may set; audit snapshots show these plus the status (never the secret or its hash).
-EDITABLE = ("name", "expires_at", "scope", "allowed_models", "allowed_cidrs", "quota_micro", "quota_monthly",
-            *LIMIT_FIELDS, *conversation_fields.FIELDS)
-
-_api_keys = ApiKey.__table__
-_VERIFY_COLUMNS = [_api_keys.c[name] for name in (
-    "id", "public_id", "name", "prefix", "scope", "status", "expires_at", "allowed_models", "allowed_cidrs",
-    "quota_micro", "quota_monthly", "quota_period", "used_micro", "reserved_micro", *LIMIT_FIELDS,
-    *conversation_fields.FIELDS)]
-_VERIFY = select(*_VERIFY_COLUMNS).where(_api_keys.c.secret_hash == bindparam("secret_hash"))
-
-
-class KeyInputError(ValueError):
-    """Input that cannot be saved: `errors` maps a field name to a message for the admin."""
-
-    def __init__(self, errors: Mapping[str, object]):
-        self.errors = {field: str(message) for field, message in errors.items()}
-        super().__init__(" ".join(self.errors.values()))
 
 
 class KeyNotFound(LookupError):
     """No key has this public id."""
-
-
-# ---------------------------------------------------------------------------------------------- gateway
-
-
-def verify_key(raw: str | None, now: datetime | None = None) -> KeyContext | KeyRejection:
-    """The gateway's key check: the checksum first (a malformed key never reaches the database), then one
-    indexed lookup by HMAC. Nothing is cached, so a revocation made by any process applies to the very
-    next request."""
-    if not raw or not secrets.is_well_formed(raw):
-        return KeyRejection("malformed")
-    row = _lookup_by_hash(db.engine, secrets.hash_key(current_app.config["PFORTE_KEY_PEPPER"], raw))
-    if row is None:
-        return KeyRejection("unknown")
-    (key_id, public_id, name, prefix, scope, status, expires_at, allowed_models, allowed_cidrs,
-     quota_micro, quota_monthly, quota_period, used_micro, reserved_micro,
-     rpm, rph, monthly_requests, max_concurrent, keep_conversations, assistant_id) = row
-    if status != "active":
-        return KeyRejection("revoked" if status == "revoked" else "disabled")
-    if expires_at is not None and expires_at <= (now or utcnow()):
-        return KeyRejection("expired")
-    return KeyContext(
-        id=key_id, public_id=public_id, name=name, prefix=prefix, scope=scope, expires_at=expires_at,
-        allowed_models=frozenset(split_list(allowed_models)), allowed_cidrs=tuple(split_list(allowed_cidrs)),
-        quota_micro=quota_micro, quota_monthly=bool(quota_monthly), quota_period=quota_period,
-        used_micro=used_micro or 0, reserved_micro=reserved_micro or 0,
-        rpm=rpm, rph=rph, monthly_requests=monthly_requests, max_concurrent=max_concurrent,
-        keep_conversations=conversation_fields.resolve_keep(keep_conversations), assistant_id=assistant_id,
-    )
-
-
-class _CompiledLookup:
-    """The Core SELECT compiled once per engine, with the dialect's result processors (e.g. SQLite's
-    text → datetime), run on a DBAPI connection (app.rawsql: the Connection/Result layers cost several
-    times the query itself)."""
-
-    def __init__(self, engine):
-        compiled = _VERIFY.compile(dialect=engine.dialect)
-        self.sql = compiled.string
-        self.positional = compiled.positional
-        self.processors = [column.type._cached_result_processor(engine.dialect, None)
-                           for column in _VERIFY_COLUMNS]
-
-    def params(self, digest: str):
-        return (digest,) if self.positional else {"secret_hash": digest}
-
-    def convert(self, row):
-        return tuple(value if process is None or value is None else process(value)
-                     for process, value in zip(self.processors, row, strict=True))
-
-
-_compiled_lookups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _lookup_by_hash(engine, digest: str):
-    lookup = _compiled_lookups.get(engine)
-    if lookup is None:
-        lookup = _compiled_lookups[engine] = _CompiledLookup(engine)
-    row = rawsql.fetch_one(engine, lookup.sql, lookup.params(digest))
-    return None if row is None else lookup.convert(row)
-
-
-def split_list(text: str | None) -> list[str]:
-    """The stored comma-separated list → its items ('' and None are the empty list)."""
-    return [item for item in (text or "").split(",") if item]
 
 
 # ------------------------------------------------------------------------------------------- lifecycle
@@ -134,7 +41,7 @@ def create_key(name: str, expires_at: datetime | None = None, *, actor: str | No
     for field, value in values.items():
         setattr(key, field, value)
     if key.quota_monthly:
-        key.quota_period = utcnow().strftime("%Y-%m")
+        key.quota_period = this_month()
     db.session.add(key)
     db.session.flush()
     _record("key.create", key, None, snapshot(key), actor)
@@ -156,7 +63,7 @@ def update_key(public_id: str, changes: Mapping[str, object], *, actor: str | No
     for field, value in changed.items():
         setattr(key, field, value)
     if "quota_monthly" in changed and key.quota_monthly and not key.quota_period:
-        key.quota_period = utcnow().strftime("%Y-%m")
+        key.quota_period = this_month()
     after = snapshot(key)
     action = conversation_fields.update_action(changed)
     _record(action, key, _only(before, changed), _only(after, changed), actor)
@@ -223,84 +130,6 @@ def _only(values: dict, fields: Iterable[str]) -> dict:
     return {field: values[field] for field in fields}
 
 
-# ------------------------------------------------------------------------------------------ validation
-
-
-def clean_values(values: Mapping[str, object], *, creating: bool, current: ApiKey | None = None) -> dict:
-    """Check typed values (as parsed from a form or the command line) and return them ready for the row.
-    Raises KeyInputError with one message per field, so a form can show all of them at once."""
-    unknown = set(values) - set(EDITABLE)
-    if unknown:
-        raise TypeError(f"not editable: {', '.join(sorted(unknown))}")
-    errors: dict[str, object] = {}
-    clean: dict[str, object] = {}
-    if creating or "name" in values:
-        name = str(values.get("name") or "").strip()
-        if not name:
-            errors["name"] = _l("Enter a name for the key.")
-        elif len(name) > NAME_MAX:
-            errors["name"] = _l("The name can have at most %(max)d characters.", max=NAME_MAX)
-        clean["name"] = name
-    if "expires_at" in values:
-        expires_at = values["expires_at"]
-        unchanged = current is not None and expires_at == current.expires_at
-        if expires_at is not None and not unchanged and expires_at <= utcnow():
-            errors["expires_at"] = _l("The expiration date must lie in the future.")
-        clean["expires_at"] = expires_at
-    if "scope" in values:
-        scope = values["scope"] or "full"
-        if scope not in SCOPES:
-            errors["scope"] = _l("Choose one of the permission modes.")
-        clean["scope"] = scope
-    if "allowed_models" in values:
-        models = _unique(str(m).strip() for m in values["allowed_models"] or ())
-        if any(len(m) > 200 or "," in m for m in models):
-            errors["allowed_models"] = _l("A model id has at most 200 characters and no comma.")
-        clean["allowed_models"] = ",".join(models) or None
-    if "allowed_cidrs" in values:
-        networks, problem = normalise_networks(values["allowed_cidrs"] or ())
-        if problem is not None:
-            errors["allowed_cidrs"] = problem
-        clean["allowed_cidrs"] = ",".join(networks) or None
-    if "quota_micro" in values:
-        quota = values["quota_micro"]
-        if quota is not None and not 0 <= quota <= QUOTA_MAX_MICRO:
-            errors["quota_micro"] = _l("The quota must be zero or more credits.")
-        clean["quota_micro"] = quota
-    if "quota_monthly" in values:
-        clean["quota_monthly"] = bool(values["quota_monthly"])
-    for field in LIMIT_FIELDS:
-        if field in values:
-            limit = values[field]
-            if limit is not None and not 1 <= limit <= LIMIT_MAX:
-                errors[field] = _l("A limit must be a whole number of at least 1.")
-            clean[field] = limit
-    conversation_fields.clean(values, errors, clean)
-    if errors:
-        raise KeyInputError(errors)
-    return clean
-
-
-def normalise_networks(entries: Iterable[str]) -> tuple[list[str], object | None]:
-    """IP addresses and CIDR ranges (IPv4 and IPv6) → their canonical network form, or a message."""
-    networks = []
-    for entry in entries:
-        text = str(entry).strip()
-        if not text:
-            continue
-        try:
-            network = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            return [], _l("“%(entry)s” is not an IP address or CIDR range "
-                          "(e.g. 10.0.0.0/8 or 2001:db8::/32).", entry=text[:60])
-        networks.append(str(network))
-    return _unique(networks), None
-
-
-def _unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(item for item in items if item))
-
-
 # -------------------------------------------------------------------------------------------- reading
 
 
@@ -313,6 +142,11 @@ def get_key(public_id: str) -> ApiKey:
     if key is None:
         raise KeyNotFound(public_id)
     return key
+
+
+def this_month() -> str:
+    """'YYYY-MM' of the current UTC month, the period a monthly quota counts in."""
+    return utcnow().strftime("%Y-%m")
 
 
 def display_status(key: ApiKey, now: datetime | None = None) -> str:
@@ -388,14 +222,3 @@ def iter_keys(status: str = "all", batch: int = 500) -> Iterable[ApiKey]:
         if len(rows) < batch:
             return
         last_id = rows[-1].id
-
-
-def enabled_model_count() -> int:
-    """How many models clients can use."""
-    return catalog.enabled_model_count()
-
-
-def model_choices() -> list[dict]:
-    """The catalog's models ({"id", "name", "enabled", "demo"}) for the allow-list checkboxes."""
-    return [{"id": entry.public_id, "name": entry.display_name, "enabled": entry.enabled,
-             "demo": is_demo_entry(entry)} for entry in catalog.list_models(enabled_only=False)]

@@ -26,9 +26,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app.accounts.access import edit_required
+from app.catalog import service as catalog
+from app.catalog.demo import is_demo_entry
+from app.credits import MICRO
 from app.htmx import INVALID_FORM, is_htmx, render
 from app.keys import conversation_fields, inputs, service
 from app.keys.context import credits_used
+from app.keys.validation import LIMIT_FIELDS
 
 bp = Blueprint("keys", __name__)
 
@@ -69,7 +73,7 @@ def _credits(micro: int | None) -> str:
     """Micro-credits as a plain decimal string without trailing zeros ('12.5')."""
     if micro is None:
         return ""
-    whole, fraction = divmod(micro, service.MICRO)
+    whole, fraction = divmod(micro, MICRO)
     return f"{whole}.{fraction:06d}".rstrip("0").rstrip(".")
 
 
@@ -127,7 +131,7 @@ def index():
     context = {"listing": listing, "list_url": _list_url, "self_url": _list_url(
         listing.status, listing.search, listing.page)}
     if not is_htmx():  # the page around the table
-        context["enabled_models"] = service.enabled_model_count()
+        context["enabled_models"] = catalog.enabled_model_count()
         context["models_url"] = url_for("catalog.index") if "catalog.index" in current_app.view_functions else None
     return render("keys/index.html", "keys/_table.html", **context)
 
@@ -152,17 +156,23 @@ def _form_values(key=None) -> dict:
               "quota": _credits(key.quota_micro), "quota_monthly": "on" if key.quota_monthly else "",
               **conversation_fields.form_values(key)}
     values.update({field: "" if getattr(key, field) is None else str(getattr(key, field))
-                   for field in service.LIMIT_FIELDS})
+                   for field in LIMIT_FIELDS})
     return values
+
+
+def _model_choices() -> list[dict]:
+    """The catalog's models ({"id", "name", "enabled", "demo"}) for the allow-list checkboxes."""
+    return [{"id": entry.public_id, "name": entry.display_name, "enabled": entry.enabled,
+             "demo": is_demo_entry(entry)} for entry in catalog.list_models(enabled_only=False)]
 
 
 def _render_form(key, errors: dict | None = None):
     values = _form_values(key)
-    choices = service.model_choices()
-    if choices is not None:  # ids allowed earlier that the catalog no longer has stay visible (and ticked)
-        known = {choice["id"] for choice in choices}
-        choices += [{"id": model, "name": None, "enabled": None}
-                    for model in values.get("models", []) if model not in known]
+    choices = _model_choices()
+    # ids allowed earlier that the catalog no longer has stay visible (and ticked)
+    known = {choice["id"] for choice in choices}
+    choices += [{"id": model, "name": None, "enabled": None}
+                for model in values.get("models", []) if model not in known]
     context = {"key": key, "values": values, "errors": errors or {}, "model_choices": choices,
                "min_expiry": _tomorrow()}
     return render("keys/key_form.html", "keys/_key_dialog.html", INVALID_FORM if errors else 200, **context)

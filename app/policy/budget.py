@@ -1,8 +1,8 @@
 """Credits: what a request costs, and reserving its worst case against the key's quota and the
 organisation's monthly allowance before it is forwarded (DESIGN §5 step 7).
 
-Credits are integer micro-credits (1 credit = 1,000,000); prices are credits per million tokens, so
-cost = round(input_tokens * input_price + output_tokens * output_price) micro-credits.
+Credits are integer micro-credits (app.credits); a request's cost is app.credits.cost_micro, its worst
+case (what is reserved) the same sum rounded up.
 
 Small budgets: a request is admitted while the remaining credits (quota − used − reserved) are above
 zero, and its reservation is its worst case capped at what remains. A key with 0.01 credits left can still
@@ -20,11 +20,17 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from sqlalchemy import text
+from sqlalchemy import BigInteger, and_, bindparam, case, cast, func, or_, select, update
 
+from app import rawsql
+from app.credits import MICRO, cost_micro
 from app.keys.context import credits_used
+from app.keys.models import ApiKey
+from app.policy.models import OrgBudget
+from app.usage.models import RequestLog
 
-MICRO = 1_000_000
+__all__ = ["MICRO", "cost_micro", "BudgetExhausted", "worst_case_micro", "period_of", "month_start", "allocate",
+           "near_quota", "reserve_key", "reserve_org", "settle_org", "org_status", "recount_org"]
 
 
 class BudgetExhausted(Exception):
@@ -33,11 +39,6 @@ class BudgetExhausted(Exception):
     def __init__(self, which: str):
         super().__init__(which)
         self.which = which
-
-
-def cost_micro(input_tokens: int, output_tokens: int, input_price: float, output_price: float) -> int:
-    """Micro-credits for a request (prices in credits per million tokens)."""
-    return round(max(0, input_tokens) * input_price + max(0, output_tokens) * output_price)
 
 
 def worst_case_micro(prompt_tokens_estimate: int, max_output_tokens: int, input_price: float,
@@ -74,47 +75,54 @@ def near_quota(key, period: str) -> bool:
 
 # --- SQL (Core, no ORM objects) ------------------------------------------------------------------------
 
-RENEW_KEY = text(
-    "UPDATE api_keys SET used_micro = 0, quota_period = :p "
-    "WHERE id = :id AND quota_monthly = :yes AND (quota_period IS NULL OR quota_period <> :p)"
-)
-RESERVE_KEY_FITS = text(
-    "UPDATE api_keys SET reserved_micro = reserved_micro + :w WHERE id = :id AND quota_micro IS NOT NULL "
-    "AND quota_micro - used_micro - reserved_micro >= :w AND quota_micro - used_micro - reserved_micro > 0"
-)
-LOCK_KEY = text(
-    "UPDATE api_keys SET reserved_micro = reserved_micro WHERE id = :id "
-    "RETURNING quota_micro, used_micro, reserved_micro"
-)
-ADD_KEY = text("UPDATE api_keys SET reserved_micro = reserved_micro + :r WHERE id = :id")
-ENSURE_ORG = text(
-    "INSERT INTO org_budget (period, used_micro, reserved_micro) VALUES (:p, 0, 0) "
-    "ON CONFLICT (period) DO NOTHING"
-)
-RESERVE_ORG_FITS = text(
-    "UPDATE org_budget SET reserved_micro = reserved_micro + :w WHERE period = :p "
-    "AND CAST(:a AS BIGINT) - used_micro - reserved_micro >= :w "
-    "AND CAST(:a AS BIGINT) - used_micro - reserved_micro > 0"
-)
-LOCK_ORG = text(
-    "UPDATE org_budget SET reserved_micro = reserved_micro WHERE period = :p "
-    "RETURNING used_micro, reserved_micro"
-)
-ADD_ORG = text("UPDATE org_budget SET reserved_micro = reserved_micro + :r WHERE period = :p")
-SETTLE_ORG = text(
-    "UPDATE org_budget SET used_micro = used_micro + :c, "
-    "reserved_micro = CASE WHEN reserved_micro > :r THEN reserved_micro - :r ELSE 0 END WHERE period = :p"
-)
-ORG_STATUS = text("SELECT used_micro, reserved_micro FROM org_budget WHERE period = :p")
-MONTH_LOG_TOTAL = text("SELECT COALESCE(SUM(credits_micro), 0) FROM request_logs WHERE created_at >= :start")
-SET_ORG_USED = text("UPDATE org_budget SET used_micro = :u WHERE period = :p")
+_key = ApiKey.__table__
+_org = OrgBudget.__table__
+_logs = RequestLog.__table__
+_key_remaining = _key.c.quota_micro - _key.c.used_micro - _key.c.reserved_micro
+_org_remaining = cast(bindparam("a"), BigInteger) - _org.c.used_micro - _org.c.reserved_micro
+_this_key = _key.c.id == bindparam("id")
+_this_period = _org.c.period == bindparam("p")
+
+RENEW_KEY = update(_key).where(
+    _this_key, _key.c.quota_monthly, or_(_key.c.quota_period.is_(None), _key.c.quota_period != bindparam("p"))
+).values(used_micro=0, quota_period=bindparam("p"))
+RESERVE_KEY_FITS = update(_key).where(
+    _this_key, _key.c.quota_micro.is_not(None), _key_remaining >= bindparam("w"), _key_remaining > 0
+).values(reserved_micro=_key.c.reserved_micro + bindparam("w"))
+LOCK_KEY = update(_key).where(_this_key).values(reserved_micro=_key.c.reserved_micro).returning(
+    _key.c.quota_micro, _key.c.used_micro, _key.c.reserved_micro)
+ADD_KEY = update(_key).where(_this_key).values(reserved_micro=_key.c.reserved_micro + bindparam("r"))
+RESERVE_ORG_FITS = update(_org).where(
+    _this_period, and_(_org_remaining >= bindparam("w"), _org_remaining > 0)
+).values(reserved_micro=_org.c.reserved_micro + bindparam("w"))
+LOCK_ORG = update(_org).where(_this_period).values(reserved_micro=_org.c.reserved_micro).returning(
+    _org.c.used_micro, _org.c.reserved_micro)
+ADD_ORG = update(_org).where(_this_period).values(reserved_micro=_org.c.reserved_micro + bindparam("r"))
+SETTLE_ORG = update(_org).where(_this_period).values(
+    used_micro=_org.c.used_micro + bindparam("c"),
+    reserved_micro=case((_org.c.reserved_micro > bindparam("r"), _org.c.reserved_micro - bindparam("r")),
+                        else_=0))
+ORG_STATUS = select(_org.c.used_micro, _org.c.reserved_micro).where(_this_period)
+MONTH_LOG_TOTAL = select(func.coalesce(func.sum(_logs.c.credits_micro), 0)).where(
+    _logs.c.created_at >= bindparam("start"))
+SET_ORG_USED = update(_org).where(_this_period).values(used_micro=bindparam("u"))
+
+
+_ENSURE_ORG = {name: make(_org).values(period=bindparam("p"), used_micro=0, reserved_micro=0)
+               .on_conflict_do_nothing(index_elements=[_org.c.period])
+               for name, make in rawsql.DIALECT_INSERTS.items()}
+
+
+def ensure_org(dialect_name: str):
+    """The statement that creates the organisation counter of period :p unless it exists."""
+    return _ENSURE_ORG[dialect_name]
 
 
 def reserve_key(conn, key, worst: int, period: str) -> int:
     """Reserve against the key's quota inside the caller's transaction (a RawTransaction or a SQLAlchemy
     Connection); returns the credits reserved."""
     if key.quota_monthly and key.quota_period != period:
-        conn.execute(RENEW_KEY, {"id": key.id, "p": period, "yes": True})
+        conn.execute(RENEW_KEY, {"id": key.id, "p": period})
     if conn.execute(RESERVE_KEY_FITS, {"id": key.id, "w": worst}).rowcount == 1:
         return worst
     row = conn.execute(LOCK_KEY, {"id": key.id}).fetchone()  # locks the row; the values are current
@@ -134,7 +142,7 @@ def reserve_org(conn, allowance: int, worst: int, period: str) -> int:
     params = {"p": period, "w": worst, "a": allowance}
     if conn.execute(RESERVE_ORG_FITS, params).rowcount == 1:
         return worst
-    conn.execute(ENSURE_ORG, params)
+    conn.execute(ensure_org(conn.dialect.name), params)
     used, reserved = conn.execute(LOCK_ORG, params).fetchone()
     amount = allocate(allowance - used - reserved, worst)
     if amount is None:
@@ -159,6 +167,6 @@ def recount_org(conn, period: str) -> int:
     """Set the organisation counter of `period` to the credits of this month's request logs (used when an
     allowance is set after a time without one, when nothing was counted). Returns the new used value."""
     used = int(conn.execute(MONTH_LOG_TOTAL, {"start": month_start(period)}).scalar() or 0)
-    conn.execute(ENSURE_ORG, {"p": period})
+    conn.execute(ensure_org(conn.dialect.name), {"p": period})
     conn.execute(SET_ORG_USED, {"p": period, "u": used})
     return used

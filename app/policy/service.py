@@ -1,7 +1,8 @@
 """Per-key policy for the gateway: IP allow list, rate limits and concurrency, scope, model allow list,
-credit budget. Each check returns None when allowed or raises PolicyDenied.
+credit budget. A check that refuses raises PolicyDenied (an ApiError); the limit checks return a LimitGrant and
+the budget check a Reservation.
 
-INTERFACE CONTRACT (used by app/gateway/pipeline.py, in DESIGN §5 order but for the per-IP limit):
+Used by app/gateway/pipeline.py in the order of its steps (docs/architecture.md):
 limit_ip (before step 2, so that requests with bad keys count too) → LimitGrant, check_ip (step 3),
 acquire_limits (4, with limit_ip's grant) → LimitGrant whose headers() go on the response and whose release()
 runs in a finally, check_scope (5), check_model / visible_models (6), reserve_budget (7) → Reservation whose
@@ -29,7 +30,7 @@ from app.settings import service as settings
 
 __all__ = ["SCOPES", "PolicyDenied", "LimitGrant", "Reservation", "limit_ip", "check_ip", "acquire_limits",
            "check_scope", "check_model", "visible_models", "reserve_budget", "normalise_ip_list",
-           "org_usage", "recount_org_usage", "update_org_settings", "cost_micro"]
+           "org_usage", "recount_org_usage", "update_org_settings"]
 
 _LIMITER = "pforte_policy_limiter"
 _limiter_lock = threading.Lock()
@@ -163,7 +164,7 @@ def acquire_limits(key: KeyContext, client_ip: str, ip_grant: LimitGrant | None 
 
 def check_scope(key: KeyContext, endpoint: str, method: str) -> None:
     """Step 5: 403 scope_not_allowed when the key's scope does not cover this endpoint.
-    endpoint is one of: chat, completions, embeddings, messages, models."""
+    endpoint is one of: chat, completions, embeddings, messages, responses, models."""
     if not scope_allows(key.scope, endpoint, method):
         raise PolicyDenied(403, "permission_error", "scope_not_allowed",
                            f"This API key (scope '{key.scope}') may not call this endpoint.")
@@ -184,11 +185,6 @@ def visible_models(key: KeyContext, models: list[ModelEntry]) -> list[ModelEntry
 
 
 # --- step 7: credits ----------------------------------------------------------------------------------------
-
-def cost_micro(input_tokens: int, output_tokens: int, model: ModelEntry) -> int:
-    """What a request costs in micro-credits."""
-    return budget.cost_micro(input_tokens, output_tokens, model.input_price, model.output_price)
-
 
 _EXHAUSTED = {
     "key": "This API key has used up its credit quota.",

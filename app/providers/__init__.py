@@ -1,21 +1,23 @@
 """Upstream adapters, one module per connection kind, all with the interface in base.py.
 
 `provider_for(kind)` returns the shared adapter of a kind; adapters that talk HTTP share one pooled
-transport. Modules are imported on first use, so a kind whose module is missing fails only its own
-requests (with a 502), not the gateway.
+transport.
 """
 from __future__ import annotations
 
-import importlib
-
+from app.providers.anthropic import AnthropicProvider
+from app.providers.azure import AzureProvider
 from app.providers.base import Provider, UpstreamError, upstream_failed
+from app.providers.demo import DemoProvider
+from app.providers.openai_compatible import OpenAICompatibleProvider
+from app.providers.transport import HttpTransport
 
-# kind → "module:class"
-REGISTRY = {
-    "openai": "app.providers.openai_compatible:OpenAICompatibleProvider",
-    "azure": "app.providers.azure:AzureProvider",
-    "anthropic": "app.providers.anthropic:AnthropicProvider",
-    "demo": "app.providers.demo:DemoProvider",
+# connection kind → adapter class
+REGISTRY: dict[str, type[Provider]] = {
+    "openai": OpenAICompatibleProvider,
+    "azure": AzureProvider,
+    "anthropic": AnthropicProvider,
+    "demo": DemoProvider,
 }
 
 _providers: dict[str, Provider] = {}
@@ -40,8 +42,6 @@ def shared_transport():
     submodule app.providers.transport would replace a package attribute of that name.)"""
     global _transport
     if _transport is None:
-        from app.providers.transport import HttpTransport
-
         _transport = HttpTransport(_pool_size, _ca_bundle)
     return _transport
 
@@ -50,14 +50,9 @@ def provider_for(kind: str) -> Provider:
     provider = _providers.get(kind)
     if provider is not None:
         return provider
-    spec = REGISTRY.get(kind)
-    if spec is None:
+    cls = REGISTRY.get(kind)
+    if cls is None:
         raise upstream_failed(f"The connection kind {kind!r} is not supported.")
-    module_name, class_name = spec.split(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError):
-        raise upstream_failed(f"The connection kind {kind!r} is not available in this installation.") from None
     provider = cls(shared_transport())
     _providers[kind] = provider
     return provider

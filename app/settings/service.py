@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from app.audit import service as audit
 from app.config import valid_rate_limit
+from app.credits import MICRO
 from app.extensions import db
 from app.settings.models import Setting
 
@@ -29,7 +30,6 @@ ALLOWANCE = "org_allowance_micro"
 PER_IP = "per_ip_limit"
 KEEP_CONVERSATIONS = "keep_conversations_default"
 CACHE_SECONDS = 5.0
-MICRO = 1_000_000
 MAX_CREDITS = 10**12
 MAX_PER_IP = 1_000_000
 UNITS = ("second", "minute", "hour", "day")

@@ -11,10 +11,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import and_, bindparam, case, insert, or_, update
 from sqlalchemy.engine import Engine
 
+from app import rawsql
 from app.database import utcnow
+from app.keys.models import ApiKey
 from app.rawsql import GroupWriter, RawTransaction, until_idle
+from app.usage.models import RequestLog, UsageMonthly
 
 log = logging.getLogger(__name__)
 
@@ -39,51 +43,44 @@ class RequestRecord:
     usage_estimated: bool = False
 
 
-def cost_micro(input_tokens: int, output_tokens: int, input_price: float, output_price: float) -> int:
-    """Micro-credits for a request; prices are credits per million tokens, so tokens × price is micro."""
-    return max(0, round(input_tokens * input_price + output_tokens * output_price))
-
-
-_KEY_UPDATE = (
-    "UPDATE api_keys SET "
-    "used_micro = CASE WHEN quota_monthly AND (quota_period IS NULL OR quota_period <> ?) THEN ? "
-    "ELSE used_micro + ? END, "
-    "quota_period = CASE WHEN quota_monthly THEN ? ELSE quota_period END, "
-    "last_used_at = ?, last_used_ip = ?{release} WHERE id = ?"
-)
+_api_keys = ApiKey.__table__.c
+_logs = RequestLog.__table__
+_monthly = UsageMonthly.__table__
+LOG_COLUMNS = ("created_at", "request_id", "key_id", "model", "endpoint", "stream", "status", "error_code",
+               "input_tokens", "output_tokens", "credits_micro", "latency_ms", "ttfb_ms", "client_ip",
+               "usage_estimated")
+INSERT_LOG = insert(_logs).inline()  # inline: no RETURNING of the new id
+# The key's used credits start again at this request's cost when a monthly quota enters a new month.
+_BOOK_KEY = {
+    "used_micro": case((and_(_api_keys.quota_monthly, or_(_api_keys.quota_period.is_(None),
+                                                          _api_keys.quota_period != bindparam("month"))),
+                        bindparam("cost")),
+                       else_=_api_keys.used_micro + bindparam("cost")),
+    "quota_period": case((_api_keys.quota_monthly, bindparam("month")), else_=_api_keys.quota_period),
+    "last_used_at": bindparam("now"),
+    "last_used_ip": bindparam("ip"),
+}
+UPDATE_KEY = update(ApiKey.__table__).where(_api_keys.id == bindparam("key_id")).values(_BOOK_KEY)
 # The key's share of a budget reservation is released in the same statement.
-_RELEASE = ", reserved_micro = CASE WHEN reserved_micro > ? THEN reserved_micro - ? ELSE 0 END"
-_LOG_INSERT = (
-    "INSERT INTO request_logs (created_at, request_id, key_id, model, endpoint, stream, status, error_code, "
-    "input_tokens, output_tokens, credits_micro, latency_ms, ttfb_ms, client_ip, usage_estimated) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_MONTHLY_UPSERT = (
-    "INSERT INTO usage_monthly (month, key_id, model, requests, errors, input_tokens, output_tokens, "
-    "credits_micro) VALUES (?, ?, ?, 1, ?, ?, ?, ?) "
-    "ON CONFLICT (month, key_id, model) DO UPDATE SET "
-    "requests = usage_monthly.requests + 1, errors = usage_monthly.errors + excluded.errors, "
-    "input_tokens = usage_monthly.input_tokens + excluded.input_tokens, "
-    "output_tokens = usage_monthly.output_tokens + excluded.output_tokens, "
-    "credits_micro = usage_monthly.credits_micro + excluded.credits_micro"
-)
+UPDATE_KEY_RELEASING = UPDATE_KEY.values(reserved_micro=case(
+    (_api_keys.reserved_micro > bindparam("reserved"), _api_keys.reserved_micro - bindparam("reserved")),
+    else_=0))
+MONTHLY_COLUMNS = ("month", "key_id", "model", "requests", "errors", "input_tokens", "output_tokens",
+                   "credits_micro")
 
 
-class _Statements:
-    """The settlement's SQL in the driver's own parameter style."""
-
-    def __init__(self, paramstyle: str, dialect: str):
-        convert = (lambda sql: sql) if paramstyle == "qmark" else (lambda sql: sql.replace("?", "%s"))
-        self.insert_log = convert(_LOG_INSERT)
-        self.update_key = convert(_KEY_UPDATE.format(release=""))
-        self.update_key_releasing = convert(_KEY_UPDATE.format(release=_RELEASE))
-        self.upsert_monthly = convert(_MONTHLY_UPSERT)
-        # SQLite stores DateTime as text in SQLAlchemy's format; other drivers take datetime objects.
-        self.timestamp = (lambda now: now.strftime("%Y-%m-%d %H:%M:%S.%f")) if dialect == "sqlite" else (
-            lambda now: now)
+def _upsert_monthly(make_insert):
+    """Add one request to its month's totals: INSERT … ON CONFLICT DO UPDATE, in the dialect's construct."""
+    statement = make_insert(_monthly).inline()
+    return statement.on_conflict_do_update(
+        index_elements=[_monthly.c.month, _monthly.c.key_id, _monthly.c.model],
+        set_={column: _monthly.c[column] + statement.excluded[column]
+              for column in ("requests", "errors", "input_tokens", "output_tokens", "credits_micro")})
 
 
-_statements: dict[tuple, _Statements] = {}
+UPSERT_MONTHLY = {name: _upsert_monthly(make) for name, make in rawsql.DIALECT_INSERTS.items()}
+
+
 BATCH_WAIT_SECONDS = 0.05
 _wait_for_idle = until_idle(BATCH_WAIT_SECONDS)
 
@@ -115,31 +112,24 @@ def settle_request(engine: Engine, record: RequestRecord, reservation=None, gran
 
 def _write(conn: RawTransaction, item: tuple) -> None:
     """The settlement's statements inside the caller's transaction."""
-    dialect = conn.engine.dialect
-    statements = _statements.get((dialect.name, dialect.paramstyle))
-    if statements is None:
-        statements = _statements.setdefault((dialect.name, dialect.paramstyle),
-                                            _Statements(dialect.paramstyle, dialect.name))
-    run = conn.execute_sql
     record, reservation, now = item
-    stamp = statements.timestamp(now)
-    run(statements.insert_log, (
-        stamp, record.request_id, record.key_id, record.model, record.endpoint, record.stream,
-        record.status, record.error_code, record.input_tokens, record.output_tokens,
-        record.credits_micro, record.latency_ms, record.ttfb_ms, record.client_ip,
-        record.usage_estimated))
+    conn.execute(INSERT_LOG, {
+        "created_at": now, "request_id": record.request_id, "key_id": record.key_id, "model": record.model,
+        "endpoint": record.endpoint, "stream": record.stream, "status": record.status,
+        "error_code": record.error_code, "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens, "credits_micro": record.credits_micro,
+        "latency_ms": record.latency_ms, "ttfb_ms": record.ttfb_ms, "client_ip": record.client_ip,
+        "usage_estimated": record.usage_estimated}, LOG_COLUMNS)
     if record.key_id is not None:
         month = now.strftime("%Y-%m")
         cost = record.credits_micro
         reserved = reservation.key_reserved_micro if reservation is not None else 0
-        if reserved:
-            run(statements.update_key_releasing, (month, cost, cost, month, stamp, record.client_ip,
-                                                  reserved, reserved, record.key_id))
-        else:
-            run(statements.update_key, (month, cost, cost, month, stamp, record.client_ip,
-                                        record.key_id))
-        run(statements.upsert_monthly, (
-            month, record.key_id, record.model or "", 1 if record.status >= 400 else 0,
-            record.input_tokens, record.output_tokens, cost))
+        conn.execute(UPDATE_KEY_RELEASING if reserved else UPDATE_KEY, {
+            "month": month, "cost": cost, "now": now, "ip": record.client_ip, "reserved": reserved,
+            "key_id": record.key_id})
+        conn.execute(UPSERT_MONTHLY[conn.dialect.name], {
+            "month": month, "key_id": record.key_id, "model": record.model or "", "requests": 1,
+            "errors": 1 if record.status >= 400 else 0, "input_tokens": record.input_tokens,
+            "output_tokens": record.output_tokens, "credits_micro": cost}, MONTHLY_COLUMNS)
     if reservation is not None:
         reservation.settle_org(conn, record.credits_micro)

@@ -26,7 +26,7 @@ _prepared: set[str] = set()
 def anthropic_catalog(gateway):
     """Adds the Anthropic connections and models once per gateway; waits until the server serves them."""
     if gateway.url not in _prepared:
-        cli = gateway.server.cli
+        cli = gateway.server.setup_cli
         cli(
             "connections",
             "add",

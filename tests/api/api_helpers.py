@@ -6,21 +6,14 @@ import json
 import time
 from urllib.parse import urlsplit
 
+from support.waiting import wait_until
+
 
 def user(content) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
-def wait_for(condition, timeout: float = 10.0, interval: float = 0.05):
-    """Poll `condition()` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+wait_for = wait_until  # the API tests' name for the one poll-until helper of the suite
 
 
 def raw_post(base_url: str, path: str, body: dict, key: str, headers: dict | None = None):

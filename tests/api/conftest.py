@@ -47,7 +47,7 @@ class Gateway:
         return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key or self.key, max_retries=0, **kwargs)
 
     def create_key(self, name: str, *options: str) -> dict:
-        result = self.server.cli("keys", "create", "--name", name, *options, "--json")
+        result = self.server.setup_cli("keys", "create", "--name", name, *options, "--json")
         return json.loads(result.stdout)
 
     def post(self, path: str, body, key: str | None = None, **kwargs) -> requests.Response:
@@ -93,7 +93,7 @@ def gateway(tmp_path_factory) -> Gateway:
     try:
         server.start()
         _catalog(server, upstream.url)
-        key = json.loads(server.cli("keys", "create", "--name", "api-tests", "--json").stdout)
+        key = json.loads(server.setup_cli("keys", "create", "--name", "api-tests", "--json").stdout)
         gateway = Gateway(server, upstream, database_url, key["key"], key["id"])
         yield gateway
     finally:
@@ -102,7 +102,7 @@ def gateway(tmp_path_factory) -> Gateway:
 
 
 def _catalog(server: LiveServer, upstream_url: str) -> None:
-    cli = server.cli
+    cli = server.setup_cli
     cli("connections", "add", "--name", "fake", "--kind", "openai", "--base-url", f"{upstream_url}/v1",
         "--api-key-env", "FAKE_UPSTREAM_KEY")
     cli("connections", "add", "--name", "fake-azure", "--kind", "azure", "--base-url", upstream_url,

@@ -132,7 +132,7 @@ def proxied(gateway, tmp_path_factory):
         server = LiveServer(instance, free_port(), env)
         started.append(server)
         server.start()
-        cli = server.cli
+        cli = server.setup_cli
         plain_port = gateway.upstream.port
         for name, base in (("tls-test", f"{trusted.url}/v1"), ("tls-direct", f"https://localhost:{trusted.port}/v1"),
                            ("plain-test", f"http://127.0.0.1:{plain_port}/v1"),

@@ -45,10 +45,10 @@ def served_model_ids(gateway) -> set[str]:
 
 def add_model(gateway, model_id: str, base_url: str, *connection_options: str) -> None:
     connection = f"conn-{model_id}"
-    gateway.server.cli("connections", "add", "--name", connection, "--kind", "openai", "--base-url", base_url,
-                       *connection_options)
-    gateway.server.cli("models", "add", "--id", model_id, "--connection", connection, "--upstream-model",
-                       "gpt-fake")
+    gateway.server.setup_cli("connections", "add", "--name", connection, "--kind", "openai", "--base-url",
+                             base_url, *connection_options)
+    gateway.server.setup_cli("models", "add", "--id", model_id, "--connection", connection, "--upstream-model",
+                             "gpt-fake")
     wait_for(lambda: model_id in served_model_ids(gateway))
 
 

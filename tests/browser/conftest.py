@@ -33,8 +33,8 @@ def page(chromium):
 
 
 def _create_owner(server) -> None:
-    server.cli("users", "create", "--username", OWNER[0], "--role", "owner", "--password-stdin",
-               input=OWNER[1] + "\n")
+    server.setup_cli("users", "create", "--username", OWNER[0], "--role", "owner", "--password-stdin",
+                     input=OWNER[1] + "\n")
 
 
 @pytest.fixture

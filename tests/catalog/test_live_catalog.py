@@ -5,6 +5,7 @@ import json
 import time
 
 import requests
+from support.waiting import wait_until
 
 
 def _model_ids(server, key: str) -> list[str]:
@@ -13,21 +14,13 @@ def _model_ids(server, key: str) -> list[str]:
     return [m["id"] for m in response.json()["data"]]
 
 
-def _wait_for(condition, what: str, timeout: float = 5.0) -> float:
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, f"{what} did not happen within {timeout} s"
-        time.sleep(0.05)
-    return time.monotonic() - started
-
-
 def test_the_server_sees_models_added_and_disabled_on_the_command_line(live_server):
     key = json.loads(live_server.cli("keys", "create", "--name", "catalog-test", "--json").stdout)["key"]
     assert _model_ids(live_server, key) == []  # the server has now cached an empty catalog
 
     live_server.cli("connections", "add", "--name", "demo", "--kind", "demo", "--base-url", "")
     live_server.cli("models", "add", "--id", "team/demo:1", "--connection", "demo", "--name", "Demo")
-    _wait_for(lambda: _model_ids(live_server, key) == ["team/demo:1"], "the new model showing up")
+    wait_until(lambda: _model_ids(live_server, key) == ["team/demo:1"], 5, "the new model showing up")
 
     chat = {"model": "team/demo:1", "messages": [{"role": "user", "content": "Hello"}]}
     answer = requests.post(f"{live_server.url}/v1/chat/completions", json=chat,
@@ -35,8 +28,9 @@ def test_the_server_sees_models_added_and_disabled_on_the_command_line(live_serv
     assert answer.status_code == 200 and answer.json()["model"] == "team/demo:1"
 
     live_server.cli("models", "disable", "team/demo:1")
-    took = _wait_for(lambda: _model_ids(live_server, key) == [], "the disabled model disappearing")
-    assert took < 3.0
+    started = time.monotonic()
+    wait_until(lambda: _model_ids(live_server, key) == [], 5, "the disabled model disappearing")
+    assert time.monotonic() - started < 3.0
     refused = requests.post(f"{live_server.url}/v1/chat/completions", json=chat,
                             headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "model_not_found"

@@ -5,6 +5,7 @@ import pytest
 
 from app.assistants import service as assistants
 from app.keys import service as keys
+from app.keys import verify
 from app.settings import service as settings
 
 
@@ -28,20 +29,20 @@ def test_the_verified_context_carries_the_resolved_choice(app, ctx):
     _, follows = keys.create_key("follows the default", actor="test")
     _, keeps = keys.create_key("keeps", actor="test", keep_conversations=True)
     _, never = keys.create_key("never", actor="test", keep_conversations=False)
-    assert keys.verify_key(follows).keep_conversations is False  # PFORTE_KEEP_CONVERSATIONS_DEFAULT
-    assert keys.verify_key(keeps).keep_conversations is True
+    assert verify.verify_key(follows).keep_conversations is False  # PFORTE_KEEP_CONVERSATIONS_DEFAULT
+    assert verify.verify_key(keeps).keep_conversations is True
     settings.set_keep_conversations_default(True)
-    assert keys.verify_key(follows).keep_conversations is True
-    assert keys.verify_key(never).keep_conversations is False
+    assert verify.verify_key(follows).keep_conversations is True
+    assert verify.verify_key(never).keep_conversations is False
     assert _audit("settings.keep_conversations")[0].after == '{"keep_conversations_default": true}'
 
 
 def test_the_server_default_applies_until_the_owner_chooses(app, ctx):
     app.config["PFORTE_KEEP_CONVERSATIONS_DEFAULT"] = True
     _, raw = keys.create_key("follows", actor="test")
-    assert keys.verify_key(raw).keep_conversations is True
+    assert verify.verify_key(raw).keep_conversations is True
     settings.set_keep_conversations_default(False)
-    assert keys.verify_key(raw).keep_conversations is False
+    assert verify.verify_key(raw).keep_conversations is False
 
 
 def test_turning_it_on_and_off_is_its_own_audit_event(ctx):
@@ -57,9 +58,9 @@ def test_turning_it_on_and_off_is_its_own_audit_event(ctx):
 def test_a_key_for_an_assistant(ctx, demo_model):
     assistants.add({"public_id": "helpdesk", "model_id": demo_model, "instructions": "Be kind."}, actor="test")
     key, raw = keys.create_key("desk", actor="test", assistant_id="helpdesk")
-    assert keys.verify_key(raw).assistant_id == "helpdesk"
+    assert verify.verify_key(raw).assistant_id == "helpdesk"
     with pytest.raises(keys.KeyInputError) as caught:
         keys.create_key("bad", actor="test", assistant_id="nobody")
     assert "nobody" in caught.value.errors["assistant_id"]
     keys.update_key(key.public_id, {"assistant_id": None}, actor="test")
-    assert keys.verify_key(raw).assistant_id is None
+    assert verify.verify_key(raw).assistant_id is None

@@ -29,7 +29,8 @@ def test_document_is_valid_openapi_31_and_needs_no_login_or_setup(client):
     assert document["openapi"].startswith("3.1.")
     OpenAPIV31SpecValidator(document).validate()
     assert document["servers"] == [{"url": "http://pforte.example:8443/v1"}]
-    paths = ("/chat/completions", "/completions", "/embeddings", "/messages", "/models", "/models/{model}")
+    paths = ("/chat/completions", "/completions", "/embeddings", "/messages", "/responses", "/models",
+             "/models/{model}")
     assert set(paths) <= set(document["paths"])
 
 
@@ -206,3 +207,46 @@ def test_live_errors_match_the_documented_error_shape(live):
     _validate(document, _schema(document, "/messages", "post", anthropic.status_code), anthropic.json())
     assert "request-id" in _documented_headers(document, "/messages", anthropic.status_code)
     assert anthropic.headers["request-id"] == anthropic.headers["x-request-id"]
+
+
+RESPONSES_TOOL = {"type": "function", "name": "get_weather", "description": "The weather in a city",
+                  "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
+@pytest.mark.parametrize("tools", [False, True], ids=["text", "function_call"])
+def test_live_responses_answers_and_events_match_the_documented_schemas(live, tools):
+    demo, document = live
+    auth = {"Authorization": f"Bearer {demo.key}"}
+    body = {"model": demo.model, "input": "Weather in Bonn?", "instructions": "Be brief.",
+            "tools": [RESPONSES_TOOL, {"type": "web_search"}] if tools else []}
+    _validate(document, _request(document, "/responses"), body)
+    answer = requests.post(f"{demo.api}/responses", json=body, headers=auth, timeout=30)
+    assert answer.status_code == 200
+    _validate(document, _schema(document, "/responses", "post", 200), answer.json())
+    assert answer.json()["output"][0]["type"] == ("function_call" if tools else "message")
+    if tools:
+        assert answer.headers["x-pforte-dropped-tools"] == "web_search"
+        assert "x-pforte-dropped-tools" in _documented_headers(document, "/responses", 200)
+
+    documented = document["paths"]["/responses"]["post"]["responses"]["200"]["content"]
+    assert "text/event-stream" in documented
+    streamed = requests.post(f"{demo.api}/responses", json={**body, "stream": True}, headers=auth, timeout=30)
+    assert streamed.headers["Content-Type"].startswith("text/event-stream")
+    events = []
+    for block in streamed.text.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        if lines:
+            event = json.loads(lines["data"])
+            assert lines["event"] == event["type"]
+            events.append(event)
+    assert events[0]["type"] == "response.created" and events[-1]["type"] == "response.completed"
+    for event in events:
+        _validate(document, _component("ResponseStreamEvent"), event)
+
+
+def test_responses_errors_are_documented_in_the_openai_shape(live):
+    demo, document = live
+    answer = requests.post(f"{demo.api}/responses", json={"model": "no-such-model", "input": "hi"},
+                           headers={"Authorization": f"Bearer {demo.key}"}, timeout=30)
+    assert answer.status_code == 404
+    _validate(document, _schema(document, "/responses", "post", 404), answer.json())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.catalog.entries import ModelEntry
-from app.gateway.pipeline import Call, _cap_field
+from app.gateway.pipeline import Call, cap_field
 from app.providers.base import UpstreamTarget
 
 
@@ -17,8 +17,10 @@ def call_for(base_url: str, endpoint: str) -> Call:
 @pytest.mark.parametrize("base_url, endpoint, field", [
     ("https://api.openai.com/v1", "chat", "max_completion_tokens"),
     ("https://api.openai.com/v1", "completions", "max_tokens"),
+    ("https://api.openai.com/v1", "responses", "max_completion_tokens"),  # /v1/responses, translated to chat
+    ("http://vllm.intern:8000/v1", "responses", "max_tokens"),
     ("http://vllm.intern:8000/v1", "chat", "max_tokens"),
     ("http://127.0.0.1:11434/v1", "chat", "max_tokens"),
 ])
 def test_cap_field(base_url, endpoint, field):
-    assert _cap_field(call_for(base_url, endpoint)) == field
+    assert cap_field(call_for(base_url, endpoint)) == field

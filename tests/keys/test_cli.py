@@ -25,7 +25,7 @@ def verify(instance_path, database_url):
     app = create_app({"INSTANCE_PATH": str(instance_path), "PFORTE_DATABASE_URL": database_url})
 
     def check(raw):
-        from app.keys.service import verify_key
+        from app.keys.verify import verify_key
 
         with app.app_context():
             return verify_key(raw)

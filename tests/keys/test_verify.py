@@ -9,7 +9,7 @@ from app.keys.context import KeyContext, KeyRejection
 
 @pytest.fixture
 def verify(ctx):
-    from app.keys.service import verify_key
+    from app.keys.verify import verify_key
 
     return verify_key
 
@@ -75,7 +75,7 @@ def test_unknown_well_formed_key(ctx, verify):
 
 def test_key_hashed_with_another_pepper_is_unknown(app, make_key):
     """The pepper lives outside the database: the same key under another pepper matches nothing."""
-    from app.keys.service import verify_key
+    from app.keys.verify import verify_key
 
     _, raw = make_key()
     with app.app_context():
@@ -130,7 +130,7 @@ def test_revoked_wins_over_expired(make_key, ctx, verify):
 
 
 def test_key_under_an_old_prefix_still_verifies(app, make_key):
-    from app.keys.service import verify_key
+    from app.keys.verify import verify_key
 
     _, raw = make_key()
     with app.app_context():

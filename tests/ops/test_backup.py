@@ -9,6 +9,7 @@ import time
 import requests
 from support.opskit import auth, create_key, post_chat, query
 from support.processes import run_cli
+from support.waiting import wait_until
 
 
 def chat_load(server, keys: list[str], stop: threading.Event, done: list, errors: list) -> None:
@@ -47,10 +48,7 @@ def test_backup_under_load_then_restore_keeps_every_key_and_log_row(gateway, tmp
     for worker in workers:
         worker.start()
     try:
-        deadline = time.monotonic() + 60
-        while len(done) < 40 and time.monotonic() < deadline:
-            time.sleep(0.05)  # waiting for load to build up, polled with a deadline
-        assert len(done) >= 40, f"the load did not get going: {errors[:3]}"
+        wait_until(lambda: len(done) >= 40, 60, lambda: f"the load to get going (errors: {errors[:3]})")
         backup_started = time.monotonic()
         backup = tmp_path / "pforte-backup.db"
         result = server.cli("backup", str(backup))

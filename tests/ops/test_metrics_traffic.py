@@ -3,12 +3,11 @@ exposition shows what happened — requests by status and model, latency and tim
 histograms that grew, no stream left open, and an upstream error after the upstream answered 5xx."""
 from __future__ import annotations
 
-import time
-
 import openai
 import pytest
 import requests
 from support.opskit import MODEL, parse_exposition
+from support.waiting import wait_until
 
 ENDPOINT = "chat"
 
@@ -29,12 +28,12 @@ def requests_with(samples: dict, status: int) -> float:
 
 def scrape_until(server, condition, timeout: float = 10.0) -> dict:
     """The request's numbers land when the server is done sending; poll until they are there."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def scraped() -> dict | None:
         samples = scrape(server)
-        if condition(samples) or time.monotonic() > deadline:
-            return samples
-        time.sleep(0.05)
+        return samples if condition(samples) else None
+
+    return wait_until(scraped, timeout, f"the numbers on {server.url}/metrics")
 
 
 def test_metrics_follow_real_sdk_traffic(gateway):

@@ -8,6 +8,7 @@ import time
 
 import requests
 from support.opskit import query, stream_chat
+from support.waiting import wait_until
 
 
 def refuses_connections(port: int) -> bool:
@@ -16,15 +17,6 @@ def refuses_connections(port: int) -> bool:
     except ConnectionRefusedError:
         return True
     return False
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {what}")
 
 
 def data_lines(response: requests.Response) -> list[bytes]:
@@ -54,7 +46,7 @@ def test_sigterm_lets_an_open_stream_finish_then_exits(gateway):
     assert first != b"data: [DONE]"
 
     server.process.send_signal(signal.SIGTERM)
-    wait_for(lambda: refuses_connections(server.port), 5, "the listening socket to close")
+    wait_until(lambda: refuses_connections(server.port), 5, "the listening socket to close")
     assert server.process.poll() is None, "the server must wait for the open stream"
 
     rest = data_lines(response)
@@ -90,7 +82,7 @@ def test_a_second_signal_cancels_at_once(gateway):
     response = stream_chat(server, key["key"], "[fake chunks=300 chunk_delay=0.1] Noch einmal.")
     next(line for line in response.iter_lines() if line.startswith(b"data: "))
     server.process.send_signal(signal.SIGTERM)
-    wait_for(lambda: refuses_connections(server.port), 5, "the listening socket to close")
+    wait_until(lambda: refuses_connections(server.port), 5, "the listening socket to close")
     started = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=20) == 0

@@ -5,11 +5,10 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 
 import gevent
-import pytest
 from sqlalchemy import create_engine, text
+from support.waiting import wait_until
 
 from app import rawsql
 from app.ops.wal import WalCheckpointer, start_wal_checkpoints
@@ -37,9 +36,8 @@ def test_commits_leave_the_checkpoint_to_the_background_thread(tmp_path):
         assert os.path.getsize(path) == empty_size  # no commit copied the log into the database file
         assert os.path.getsize(f"{path}-wal") > 1000 * 4096
 
-        deadline = time.monotonic() + 10
-        while os.path.getsize(path) == empty_size and time.monotonic() < deadline:
-            gevent.sleep(0.02)  # lets the checkpoint greenlet run
+        # gevent.sleep lets the checkpoint greenlet run
+        wait_until(lambda: os.path.getsize(path) != empty_size, 10, "a checkpoint", 0.02, gevent.sleep)
         assert os.path.getsize(path) > 1500 * 200  # the rows (200 bytes each at least) are in the file now
         rows = connection.execute("SELECT count(*) FROM notes").fetchone()[0]
         assert rows == 1500
@@ -68,22 +66,20 @@ class HeldCheckpointer(WalCheckpointer):
 
 
 def _wait_for(flag: threading.Event) -> None:
-    deadline = time.monotonic() + 10
-    while not flag.is_set() and time.monotonic() < deadline:
-        gevent.sleep(0.005)  # the hub must run to hand the task to the pool thread
-    assert flag.is_set()
+    # The hub must run (gevent.sleep) to hand the task to the pool thread.
+    wait_until(flag.is_set, 10, "the checkpoint to start", 0.005, gevent.sleep)
 
 
 def _assert_closed_soon(connection: sqlite3.Connection) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def closed() -> bool:
         try:
             connection.execute("SELECT 1")
         except sqlite3.ProgrammingError:
-            return
-        gevent.sleep(0.005)  # a close that waits for the pool thread happens in the hub
-    with pytest.raises(sqlite3.ProgrammingError):
-        connection.execute("SELECT 1")
+            return True
+        return False
+
+    # A close that waits for the pool thread happens in the hub (gevent.sleep).
+    wait_until(closed, 10, "the connection to be closed", 0.005, gevent.sleep)
 
 
 def test_stopping_during_a_checkpoint_closes_the_connection_only_after_it(tmp_path):
@@ -99,9 +95,7 @@ def test_stopping_during_a_checkpoint_closes_the_connection_only_after_it(tmp_pa
         runner.kill(block=True, timeout=5)  # stopped while the native thread is inside the checkpoint
         assert runner.dead
         checkpointer.release.set()
-        deadline = time.monotonic() + 10
-        while checkpointer.outcome is None and time.monotonic() < deadline:
-            gevent.sleep(0.005)
+        wait_until(lambda: checkpointer.outcome is not None, 10, "the checkpoint's outcome", 0.005, gevent.sleep)
         assert isinstance(checkpointer.outcome, tuple), checkpointer.outcome  # ran on an open connection
         _assert_closed_soon(checkpointer.connection)  # once the checkpoint was over
     finally:
@@ -129,12 +123,12 @@ def test_a_failing_checkpoint_is_logged_and_the_next_one_still_runs(tmp_path, mo
     checkpointer = WalCheckpointer(str(path))
     runner = gevent.spawn(checkpointer.run_forever, 0.001)
     try:
-        deadline = time.monotonic() + 10
-        failures = []
-        while len(failures) < 2 and time.monotonic() < deadline:
-            gevent.sleep(0.005)
-            failures = [r for r in records.records if "checkpointing the SQLite write-ahead log failed" in r.message]
-        assert len(failures) >= 2  # the first failure did not end the loop
+
+        def failures() -> list:
+            found = [r for r in records.records if "checkpointing the SQLite write-ahead log failed" in r.message]
+            return found if len(found) >= 2 else []  # the first failure did not end the loop
+
+        failures = wait_until(failures, 10, "two logged failures", 0.005, gevent.sleep)
         assert failures[0].exc_info[0] is sqlite3.DatabaseError
         assert not runner.dead
     finally:

@@ -111,8 +111,8 @@ class LiveGateway:
         """`pforte keys create --name … --json [options]` → its JSON plus "row_id" (the table id)."""
         import json
 
-        created = json.loads(self.cli("keys", "create", "--name", f"policy-{uuid.uuid4().hex[:8]}", *options,
-                                      "--json").stdout)
+        name = f"policy-{uuid.uuid4().hex[:8]}"
+        created = json.loads(self.servers[0].setup_cli("keys", "create", "--name", name, *options, "--json").stdout)
         rows = self.query("SELECT id FROM api_keys WHERE public_id = :p", p=created["id"])
         created["row_id"] = rows[0]["id"]
         return created
@@ -200,7 +200,7 @@ def start_gateway(tmp_path_factory, env: dict | None = None, processes: int = 1,
             server = LiveServer(instance, free_port(), server_env)
             servers.append(server)
             server.start()
-        cli = gateway.cli
+        cli = servers[0].setup_cli
         cli("connections", "add", "--name", "fake", "--kind", "openai", "--base-url", f"{upstream.url}/v1",
             "--api-key-env", "FAKE_UPSTREAM_KEY")
         cli("connections", "add", "--name", "demo", "--kind", "demo", "--base-url", "")

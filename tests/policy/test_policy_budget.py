@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from app.catalog.entries import ModelEntry
+from app.credits import cost_micro
 from app.extensions import db
 from app.policy import budget
 from app.policy.service import PolicyDenied, Reservation, reserve_budget
@@ -24,14 +25,15 @@ FREE = ModelEntry(id=2, public_id="free", display_name="Free", upstream_model="f
 
 def new_key(**policy):
     """Create a key through the keys service and return its verified snapshot (as the gateway sees it)."""
-    from app.keys.service import create_key, verify_key
+    from app.keys.service import create_key
+    from app.keys.verify import verify_key
 
     _row, plaintext = create_key(f"k-{uuid.uuid4().hex[:6]}", **policy)
     return verify_key(plaintext), plaintext
 
 
 def fresh(plaintext):
-    from app.keys.service import verify_key
+    from app.keys.verify import verify_key
 
     return verify_key(plaintext)
 
@@ -58,9 +60,9 @@ def log_total(key_id):
 # --- arithmetic ----------------------------------------------------------------------------------------
 
 def test_cost_and_worst_case_arithmetic():
-    assert budget.cost_micro(1000, 500, 2.0, 10.0) == 1000 * 2 + 500 * 10
-    assert budget.cost_micro(3, 0, 0.5, 0.0) == 2  # 1.5 rounds to even
-    assert budget.cost_micro(1, 1, 0.3, 0.3) == 1  # 0.6 → 1
+    assert cost_micro(1000, 500, 2.0, 10.0) == 1000 * 2 + 500 * 10
+    assert cost_micro(3, 0, 0.5, 0.0) == 2  # 1.5 rounds to even
+    assert cost_micro(1, 1, 0.3, 0.3) == 1  # 0.6 → 1
     assert budget.worst_case_micro(3, 0, 0.5, 0.0) == 2  # 1.5 rounded up
     assert budget.worst_case_micro(1, 1, 0.3, 0.3) == 1
     assert budget.worst_case_micro(0, 0, 5.0, 5.0) == 0
@@ -310,8 +312,9 @@ def test_a_reservation_alone_commits_without_yielding(ctx):
 
     from app.rawsql import sqlite_connections
 
-    if sqlite_connections(db.engine) is None:
+    if db.engine.dialect.name != "sqlite":
         pytest.skip("shared commits are for file-based SQLite; other databases commit each reservation")
+    assert sqlite_connections(db.engine) is not None
     key, _plaintext = new_key(quota_micro=10_000)
     ran = []
     other = gevent.spawn(ran.append, "other greenlet")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -329,16 +330,14 @@ def test_credit_invariants_with_100_concurrent_requests_and_streams(limits_gatew
     assert all(headers["x-should-retry"] == "false" for status, headers in results if status == 402)
 
     # Every request leaves one log row, also those that hung up (settled when the gateway notices).
-    deadline = time.time() + 60
-    while True:
+    def settled() -> tuple[list, dict] | None:
         rows = limits_gateway.query(
             "SELECT id, status, error_code, input_tokens, output_tokens, credits_micro, created_at, "
             "latency_ms FROM request_logs WHERE key_id = :id ORDER BY id", id=row_id)
         row = limits_gateway.key_row(row_id)
-        if len(rows) == 100 and row["reserved_micro"] == 0:
-            break
-        assert time.time() < deadline, (len(rows), row["reserved_micro"])
-        time.sleep(0.1)  # polling the database for the settlements, with a deadline
+        return (rows, row) if len(rows) == 100 and row["reserved_micro"] == 0 else None
+
+    rows, row = wait_until(settled, 60, "100 log rows and no reservation left", interval=0.1)
 
     assert row["used_micro"] == sum(r["credits_micro"] for r in rows)
     for log in rows:
@@ -414,11 +413,9 @@ def test_owner_settings_reach_every_process_and_windows_roll_over(limits_gateway
     key = limits_gateway.create_key()["key"]
     save_settings(session, limits_gateway, per_ip_count="2", per_ip_unit="second")
     try:
-        deadline = time.time() + 20
         for server in limits_gateway.servers:
-            while limits_gateway.models(key, ip=new_ip(), url=server.url).headers["X-RateLimit-Limit"] != "2":
-                assert time.time() < deadline, "the new per-IP limit did not arrive"
-                time.sleep(0.2)  # polling the live process until it has read the new setting
+            wait_until(lambda url=server.url: limits_gateway.models(key, ip=new_ip(), url=url)
+                       .headers["X-RateLimit-Limit"] == "2", 20, f"the new per-IP limit on {server.url}", 0.2)
         ip = new_ip()
         admitted: list[int] = []
         for _ in range(20):

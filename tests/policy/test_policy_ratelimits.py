@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from app.policy import ratelimits
-from app.policy.ratelimits import RequestLimiter, duration_text
+from app.policy.limit_headers import duration_text
+from app.policy.ratelimits import RequestLimiter
 
 MINUTE_START = 1772323200  # 2026-03-01 00:00:00 UTC: a minute, an hour and a month begin here
 APRIL_FIRST = 1775001600  # 2026-04-01 00:00:00 UTC

@@ -4,7 +4,7 @@ import pytest
 from app.policy.scopes import scope_allows
 from app.policy.service import PolicyDenied, check_scope
 
-ENDPOINTS = ("chat", "completions", "embeddings", "messages", "models")
+ENDPOINTS = ("chat", "completions", "embeddings", "messages", "responses", "models")
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
@@ -24,7 +24,7 @@ def test_llm_scope_refuses_endpoints_outside_inference():
     assert scope_allows("full", "files", "POST")
 
 
-@pytest.mark.parametrize("endpoint", ("chat", "completions", "embeddings", "messages"))
+@pytest.mark.parametrize("endpoint", ("chat", "completions", "embeddings", "messages", "responses"))
 def test_read_scope_refuses_inference(endpoint):
     assert not scope_allows("read", endpoint, "POST")
 

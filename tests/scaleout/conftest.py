@@ -46,8 +46,8 @@ def cluster(tmp_path_factory):
         b.start()
         started.append(b)
         add_fake_model(a, upstream)
-        a.cli("users", "create", "--username", OWNER[0], "--role", "owner", "--password-stdin",
-              input=OWNER[1] + "\n")
+        a.setup_cli("users", "create", "--username", OWNER[0], "--role", "owner", "--password-stdin",
+                    input=OWNER[1] + "\n")
         probe = create_key(a, "probe")["key"]
         for server in (a, b):
             wait_for_model(server, probe)

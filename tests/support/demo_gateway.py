@@ -36,21 +36,21 @@ class DemoGateway:
 
 def prepare_demo(server, model: str = DEMO_MODEL, key_name: str = "Demo key") -> DemoGateway:
     """Add a demo connection, an enabled demo model (1 / 2 credits per million tokens) and a key."""
-    server.cli("connections", "add", "--name", "demo", "--kind", "demo", "--base-url", "")
-    server.cli("models", "add", "--id", model, "--connection", "demo", "--name", "Demo chat",
-               "--input-price", "1", "--output-price", "2")
-    created = json.loads(server.cli("keys", "create", "--name", key_name, "--json").stdout)
+    server.setup_cli("connections", "add", "--name", "demo", "--kind", "demo", "--base-url", "")
+    server.setup_cli("models", "add", "--id", model, "--connection", "demo", "--name", "Demo chat",
+                     "--input-price", "1", "--output-price", "2")
+    created = json.loads(server.setup_cli("keys", "create", "--name", key_name, "--json").stdout)
     return DemoGateway(server.url, created["key"], created["id"], created["prefix"], model)
 
 
 def create_key(server, name: str) -> dict:
     """Another key: {"id", "key", "prefix", "name"}."""
-    return json.loads(server.cli("keys", "create", "--name", name, "--json").stdout)
+    return json.loads(server.setup_cli("keys", "create", "--name", name, "--json").stdout)
 
 
 def create_owner(server, username: str, password: str) -> None:
-    server.cli("users", "create", "--username", username, "--role", "owner", "--password-stdin",
-               input=password + "\n")
+    server.setup_cli("users", "create", "--username", username, "--role", "owner", "--password-stdin",
+                     input=password + "\n")
 
 
 @contextlib.contextmanager

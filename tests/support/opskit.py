@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import requests
 import sqlalchemy as sa
 
+from support.waiting import wait_until
 from support.web import CSRF_FIELD
 
 MODEL = "fake"
@@ -21,27 +21,26 @@ def auth(key: str) -> dict[str, str]:
 
 def add_fake_model(server, upstream, model: str = MODEL) -> None:
     """A connection to the fake upstream and a priced model on it, visible to the running server."""
-    server.cli("connections", "add", "--name", "fake-up", "--kind", "openai",
-               "--base-url", f"{upstream.url}/v1")
-    server.cli("models", "add", "--id", model, "--connection", "fake-up", "--upstream-model", "gpt-fake",
-               "--input-price", "1000", "--output-price", "2000")
+    server.setup_cli("connections", "add", "--name", "fake-up", "--kind", "openai",
+                     "--base-url", f"{upstream.url}/v1")
+    server.setup_cli("models", "add", "--id", model, "--connection", "fake-up", "--upstream-model", "gpt-fake",
+                     "--input-price", "1000", "--output-price", "2000")
 
 
 def create_key(server, name: str, *options: str) -> dict:
     """`pforte keys create --json` → {"id", "key", "prefix", "name"}."""
-    result = server.cli("keys", "create", "--name", name, *options, "--json")
+    result = server.setup_cli("keys", "create", "--name", name, *options, "--json")
     return json.loads(result.stdout)
 
 
 def wait_for_model(server, key: str, model: str = MODEL, timeout: float = 10.0) -> None:
     """Poll /v1/models until the server's catalog shows the model (other processes' changes take ≤ 1 s)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def listed() -> bool:
         answer = requests.get(f"{server.url}/v1/models", headers=auth(key), timeout=5)
-        if answer.status_code == 200 and any(m["id"] == model for m in answer.json()["data"]):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"model {model} did not appear on {server.url}")
+        return answer.status_code == 200 and any(m["id"] == model for m in answer.json()["data"])
+
+    wait_until(listed, timeout, f"model {model} to appear on {server.url}", interval=0.1)
 
 
 def database_url(server) -> str:

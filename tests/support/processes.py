@@ -2,39 +2,68 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import os
+import random
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 from support.database import fresh_database_url
+from support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PFORTE = str(Path(sys.executable).parent / "pforte")
 
 
+PORTS_PER_WORKER = 1000
+FIRST_PORT = 20000  # below the kernel's ephemeral range (32768 on): no client connection can take one
+WORKER_SLOTS = 12  # 20000-31999
+
+
+def worker_index() -> int:
+    """0 in a plain pytest run, n in pytest-xdist's worker gw<n>; plus PFORTE_TEST_PORT_SLOT, which gives a
+    second test run side by side (.ci/run) port blocks of its own."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return (int(name[2:]) if name[2:].isdigit() else 0) + int(os.environ.get("PFORTE_TEST_PORT_SLOT", "0"))
+
+
+_next_offset = itertools.count(random.randrange(PORTS_PER_WORKER))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nobody listens on, from this worker's own block of ports, so that parallel workers
+    (and the ephemeral ports of outgoing connections) never hand out the same one. The ports are handed
+    out in turn, so a port given out but not yet bound is not given out again soon."""
+    start = FIRST_PORT + (worker_index() % WORKER_SLOTS) * PORTS_PER_WORKER
+    for _ in range(PORTS_PER_WORKER):
+        port = start + next(_next_offset) % PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {start}-{start + PORTS_PER_WORKER - 1}")
 
 
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
     """Poll url until it answers; fail early if the process died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
         try:
             requests.get(url, timeout=1)
-            return
         except requests.RequestException:
-            time.sleep(0.05)  # polling a port until it listens, not synchronising on a guess
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
+            return False
+        return True
+
+    wait_until(answers, timeout, f"{url} to answer")
 
 
 def run_cli(instance: Path, *args: str, env: dict | None = None, input: str | None = None,
@@ -48,6 +77,40 @@ def run_cli(instance: Path, *args: str, env: dict | None = None, input: str | No
     return result
 
 
+class CliWorker:
+    """One tests/support/cli_worker.py process for an instance folder: runs `pforte` commands one after
+    another for a fixture's set-up, without starting Python and importing the app for each."""
+
+    def __init__(self, instance: Path, env: dict[str, str]):
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "support" / "cli_worker.py")],
+            env={**os.environ, "PFORTE_INSTANCE_PATH": str(instance), **env}, cwd=ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        self.process.stdin.write(json.dumps({"args": list(args), "input": input}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the CLI worker exited ({self.process.wait()}) during pforte {' '.join(args)}")
+        answer = json.loads(line)
+        result = subprocess.CompletedProcess(["pforte", *args], answer["returncode"], answer["stdout"],
+                                             answer["stderr"])
+        if check and result.returncode != 0:
+            raise AssertionError(f"pforte {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n"
+                                 f"{result.stderr}")
+        return result
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 class LiveServer:
     def __init__(self, instance: Path, port: int, env: dict[str, str]):
         self.instance = instance
@@ -56,10 +119,18 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
         self.log_path = instance / "server.log"
+        self._worker: CliWorker | None = None
 
     def cli(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         env = {**self.env, **kwargs.pop("env", {})}
         return run_cli(self.instance, *args, env=env, **kwargs)
+
+    def setup_cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        """A set-up command (catalog, keys, users) for this server's instance, checked, through one CLI
+        worker process kept for the server: what `cli` does, without a new process for each command."""
+        if self._worker is None:
+            self._worker = CliWorker(self.instance, self.env)
+        return self._worker.run(*args, input=input)
 
     def start(self) -> None:
         self.cli("init")
@@ -70,6 +141,9 @@ class LiveServer:
         wait_until_up(f"{self.url}/healthz", self.process)
 
     def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

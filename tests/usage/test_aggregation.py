@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from app.usage import service
+from app.usage import filters, reports
 
 
-def _filter(start: str, end: str, **kwargs) -> service.UsageFilter:
-    return service.UsageFilter(start=date.fromisoformat(start), end=date.fromisoformat(end), **kwargs)
+def _filter(start: str, end: str, **kwargs) -> filters.UsageFilter:
+    return filters.UsageFilter(start=date.fromisoformat(start), end=date.fromisoformat(end), **kwargs)
 
 
 def test_per_day_totals_cover_every_day_of_the_range(ctx, make_key, log_request):
@@ -17,7 +17,7 @@ def test_per_day_totals_cover_every_day_of_the_range(ctx, make_key, log_request)
     log_request(datetime(2025, 3, 3, 12, 0), key_id, "m1", status=429, error_code="rate_limit_exceeded")
     log_request(datetime(2025, 3, 4, 0, 0, 0), key_id, "m1", input=99)  # the day after the range
 
-    rows = service.daily(_filter("2025-03-01", "2025-03-03"))
+    rows = reports.daily(_filter("2025-03-01", "2025-03-03"))
 
     assert [r.label for r in rows] == ["2025-03-01", "2025-03-02", "2025-03-03"]
     first, empty, last = rows
@@ -37,8 +37,8 @@ def test_top_keys_and_models_rank_by_credits_and_name_the_keys(ctx, make_key, lo
     log_request(when, None, None, status=401, error_code="invalid_api_key")
 
     f = _filter("2025-05-01", "2025-05-31")
-    keys = service.top_keys(f)
-    models = service.top_models(f)
+    keys = reports.top_keys(f)
+    models = reports.top_models(f)
 
     assert [(k.label, k.ref, k.requests) for k in keys[:2]] == [("Dokumente", big_public, 1),
                                                                  ("Portal", small_public, 2)]
@@ -54,8 +54,8 @@ def test_status_breakdown_and_error_rate(ctx, make_key, log_request):
         log_request(when, key_id, "m", status=status)
 
     f = _filter("2025-06-01", "2025-06-30")
-    statuses = {row.label: (row.requests, row.errors) for row in service.statuses(f)}
-    total, avg_latency, avg_ttfb = service.totals(f)
+    statuses = {row.label: (row.requests, row.errors) for row in reports.statuses(f)}
+    total, avg_latency, avg_ttfb = reports.totals(f)
 
     assert statuses == {"200": (3, 0), "402": (1, 1), "429": (2, 2), "502": (1, 1)}
     assert total.requests == 7 and total.errors == 4
@@ -71,27 +71,27 @@ def test_filters_by_key_and_model(ctx, make_key, log_request):
     log_request(when, a, "y", input=10)
     log_request(when, b, "x", input=100)
 
-    by_key, errors = service.parse_filter({"start": "2025-07-01", "end": "2025-07-01", "key": a_public})
+    by_key, errors = filters.parse_filter({"start": "2025-07-01", "end": "2025-07-01", "key": a_public})
     assert errors == [] and by_key.key_id == a and by_key.key_name == "A"
-    assert service.totals(by_key)[0].input_tokens == 11
+    assert reports.totals(by_key)[0].input_tokens == 11
     by_model = _filter("2025-07-01", "2025-07-01", model="x")
-    assert service.totals(by_model)[0].input_tokens == 101
+    assert reports.totals(by_model)[0].input_tokens == 101
     both = _filter("2025-07-01", "2025-07-01", key_id=a, model="x")
-    assert service.totals(both)[0].input_tokens == 1
+    assert reports.totals(both)[0].input_tokens == 1
 
 
 def test_bad_filter_input_is_reported_and_replaced_by_defaults(ctx):
-    f, errors = service.parse_filter({"start": "yesterday", "end": "2025-02-30", "key": "nope", "model": ""})
-    default = service.default_filter()
+    f, errors = filters.parse_filter({"start": "yesterday", "end": "2025-02-30", "key": "nope", "model": ""})
+    default = filters.default_filter()
     assert (f.start, f.end, f.key_id, f.model) == (default.start, default.end, None, None)
     assert len(errors) == 3
     assert any("nope" in message for message in errors)
 
-    backwards, errors = service.parse_filter({"start": "2025-02-10", "end": "2025-02-01"})
+    backwards, errors = filters.parse_filter({"start": "2025-02-10", "end": "2025-02-01"})
     assert (backwards.start, backwards.end) == (default.start, default.end) and len(errors) == 1
 
-    too_long, errors = service.parse_filter({"start": "2020-01-01", "end": "2025-01-01"})
-    assert too_long.days == service.MAX_RANGE_DAYS and too_long.end == date(2025, 1, 1) and len(errors) == 1
+    too_long, errors = filters.parse_filter({"start": "2020-01-01", "end": "2025-01-01"})
+    assert too_long.days == filters.MAX_RANGE_DAYS and too_long.end == date(2025, 1, 1) and len(errors) == 1
 
 
 def test_monthly_totals_come_from_the_kept_table(ctx, make_key, add_monthly):
@@ -101,8 +101,8 @@ def test_monthly_totals_come_from_the_kept_table(ctx, make_key, add_monthly):
     add_monthly("2025-02", key_id, "n", requests=1, micro=0)
     add_monthly("2024-01", key_id, "m", requests=99, micro=0)  # older than 12 months before the end
 
-    rows = service.monthly(_filter("2025-02-01", "2025-02-28"))
+    rows = reports.monthly(_filter("2025-02-01", "2025-02-28"))
 
     assert [(r.label, r.requests, r.credits_micro) for r in rows] == [("2025-01", 5, 2_000_000),
                                                                        ("2025-02", 8, 1_000_000)]
-    assert [r.requests for r in service.monthly(_filter("2025-02-01", "2025-02-28", model="n"))] == [1]
+    assert [r.requests for r in reports.monthly(_filter("2025-02-01", "2025-02-28", model="n"))] == [1]

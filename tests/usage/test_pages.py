@@ -90,9 +90,9 @@ def test_owner_sets_the_retention_period_with_an_audit_event(app, client_as, aud
     assert "whole number" in retention("ten")
 
     with app.app_context():
-        from app.usage import service
+        from app.usage import retention
 
-        assert service.retention_days() == 30
+        assert retention.retention_days() == 30
     events = audit_log("usage.retention")
     assert len(events) == 1 and '"retention_days": 30' in events[0]["after"]
 

@@ -3,10 +3,10 @@ totals survive."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from datetime import timedelta
 
 from support.processes import run_cli
+from support.waiting import wait_until
 
 from app.database import utcnow
 
@@ -28,15 +28,17 @@ def _ages(app) -> list[int]:
         return sorted((now - row.created_at).days for row in db.session.query(RequestLog))
 
 
-def _monthly(service, now) -> list[tuple]:
+def _monthly(now) -> list[tuple]:
     """The monthly totals of the 24 months up to now."""
-    month = service.UsageFilter(now.date() - timedelta(days=30), now.date())
-    return [(r.label, r.requests, r.input_tokens, r.credits_micro) for r in service.monthly(month, 24)]
+    from app.usage import filters, reports
+
+    month = filters.UsageFilter(now.date() - timedelta(days=30), now.date())
+    return [(r.label, r.requests, r.input_tokens, r.credits_micro) for r in reports.monthly(month, 24)]
 
 
 def test_purge_removes_rows_older_than_the_retention_period_and_keeps_monthly_totals(app, make_key):
     from app.extensions import db
-    from app.usage import service
+    from app.usage import reports, retention
     from app.usage.settle import RequestRecord, settle_request
 
     key_id, public_id = make_key("K")
@@ -46,32 +48,32 @@ def test_purge_removes_rows_older_than_the_retention_period_and_keeps_monthly_to
             record = RequestRecord(request_id=f"r{days}", endpoint="chat", status=200, key_id=key_id,
                                    model="m", input_tokens=days, output_tokens=1, credits_micro=1000 + days)
             settle_request(db.engine, record, now=now - timedelta(days=days, hours=1))
-        before = _monthly(service, now)
+        before = _monthly(now)
 
-        assert service.retention_days() == 90  # the default
-        assert service.purge_request_logs() == 3
+        assert retention.retention_days() == 90  # the default
+        assert retention.purge_request_logs() == 3
     assert _ages(app) == [0, 10, 89]
 
     with app.app_context():
-        service.set_retention_days(7)
-        assert service.purge_request_logs() == 2
-        assert service.purge_request_logs() == 0
-        after = _monthly(service, now)
-        activity = service.key_activity(public_id)
+        retention.set_retention_days(7)
+        assert retention.purge_request_logs() == 2
+        assert retention.purge_request_logs() == 0
+        after = _monthly(now)
+        activity = reports.key_activity(public_id)
     assert _ages(app) == [0]
     assert after == before and sum(r[1] for r in after) >= 5  # the 400-day-old month may be out of range
     assert activity.month_total.requests >= 1 and len(activity.recent) == 1
 
 
 def test_purge_works_in_batches(app, make_key, log_request, monkeypatch):
-    from app.usage import service
+    from app.usage import retention
 
-    monkeypatch.setattr(service, "PURGE_BATCH", 2)
+    monkeypatch.setattr(retention, "PURGE_BATCH", 2)
     key_id, _ = make_key("K")
     for days in range(100, 105):
         log_request(utcnow() - timedelta(days=days), key_id, "m")
     with app.app_context():
-        assert service.purge_request_logs() == 5
+        assert retention.purge_request_logs() == 5
     assert _counts(app)[0] == 0
 
 
@@ -117,13 +119,11 @@ def test_serve_purges_on_its_own(tmp_path, live_server_factory):
     live_server_factory(env={"PFORTE_PURGE_DELAY_SECONDS": "0", "PFORTE_DATABASE_URL": f"sqlite:///{database}"},
                         instance=instance)
 
-    deadline = time.monotonic() + 20
-    remaining = None
-    while time.monotonic() < deadline:
+    def counts() -> tuple[int, int] | None:
         with sqlite3.connect(database) as conn:
             remaining = conn.execute("SELECT count(*) FROM request_logs").fetchone()[0]
             monthly = conn.execute("SELECT count(*) FROM usage_monthly").fetchone()[0]
-        if remaining == 1:
-            break
-        time.sleep(0.1)  # polling the database until the background purge has run
+        return (remaining, monthly) if remaining == 1 else None
+
+    remaining, monthly = wait_until(counts, 20, "the background purge", interval=0.1)
     assert remaining == 1 and monthly == 1
