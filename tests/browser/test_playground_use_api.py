@@ -121,3 +121,22 @@ def test_open_in_playground_link(use_page, demo):
     use_page.get_by_role("link", name="Open in playground").click()
     use_page.wait_for_url(f"{demo.url}/playground")
     assert use_page.get_by_role("heading", name="Playground", level=1).is_visible()
+
+
+LONG_BASE_URL = "https://sprachmodelle.landkreis-musterstadt.example/v1"
+
+
+def _base_url_fits(page) -> bool:
+    return page.evaluate("(() => { const f = document.querySelector('#base-url');"
+                         " return f.scrollWidth <= f.clientWidth; })()")
+
+
+def test_base_url_field_shows_the_whole_url_at_1280_px(use_page, demo):
+    page = use_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    field = page.get_by_label("Base URL", exact=True)
+    assert field.input_value() == demo.api
+    assert _base_url_fits(page)
+    # An installed server's public address is longer than the test server's; it fits as well.
+    field.evaluate(f"(f) => {{ f.value = {LONG_BASE_URL!r}; }}")
+    assert _base_url_fits(page)
