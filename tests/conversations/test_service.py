@@ -13,6 +13,8 @@ from app.conversations import service
 from app.database import utcnow
 from app.extensions import db
 from app.keys import service as keys
+from app.server import DAILY_PURGES
+from app.usage.retention import purge_request_logs, run_purges
 
 SECRET_WORDS = "the launch code is tangerine-42"
 
@@ -249,3 +251,14 @@ def test_revoking_a_key_deletes_its_conversations(key_ids):
     with pytest.raises(ApiError):
         service.load_thread(mine, thread.public_id)
     assert service.usage_for_key(other).conversations == 1
+
+
+def test_the_daily_purge_of_pforte_serve_deletes_expired_conversations(app, key_ids):
+    mine, _ = key_ids
+    old = service.start_thread(mine, [_user("old")], now=utcnow() - timedelta(days=31))
+    recent = service.start_thread(mine, [_user("recent")])
+    removed = run_purges(app, (("request-log rows", purge_request_logs), *DAILY_PURGES))
+    assert removed == {"request-log rows": 0, "conversations": 1}
+    with pytest.raises(ApiError):  # read as of a month ago, when it was within retention: the row is gone
+        service.load_thread(mine, old.public_id, now=utcnow() - timedelta(days=30))
+    assert service.load_thread(mine, recent.public_id).items == (_user("recent"),)
