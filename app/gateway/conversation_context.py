@@ -1,4 +1,5 @@
-"""Conversations the server keeps, on the gateway side: chat threads (`thread_id`).
+"""Conversations the server keeps, on the gateway side: chat threads (`thread_id`) and stored Responses
+(`previous_response_id`).
 
 A key that keeps conversations makes every chat completion a turn of a thread: without `thread_id` it
 starts one (the answer carries the new id; a stream names it on its first chunk), with one it continues
@@ -13,9 +14,12 @@ Order for an endpoint: `prepare(call)` after the model is resolved and before th
 `store(call, new_items, answer_items)` after the answer. Every item is a chat message (a dict).
 /v1/messages keeps no threads: a `thread_id` there is refused with 400 rather than dropped.
 
-Another endpoint that continues stored conversations (Responses with `previous_response_id`) uses the same
-rules through `require_keeping(call, param)` before it loads anything and `app_context(call)` around a
-write that may run at the end of a stream.
+Responses follow the same rules: `prepare(call)` loads the response `previous_response_id` names (400
+when the key keeps no conversations; 404 when it is unknown, another key's or past retention) and counts
+its conversation in the prompt estimate, `earlier_items(call)` are its items (Responses items) ahead of
+the new input, and `store_response(call, input_items, response)` keeps the answer under the id the client
+saw, unless the key keeps no conversations or the request said `store: false`. Reading and deleting
+stored responses needs a key that keeps conversations (`require_stored_responses`).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from app.conversations import service as conversations
 
 THREAD_ENDPOINTS = ("chat",)
 NO_THREAD_ENDPOINTS = ("messages",)
+RESPONSE_ENDPOINTS = ("responses",)
 
 
 def not_kept(param: str) -> ApiError:
@@ -39,7 +44,11 @@ def not_kept(param: str) -> ApiError:
 
 def prepare(call) -> None:
     """Take `thread_id` out of the body; with the key keeping conversations load the thread (404 when it is
-    unknown, another key's or past retention) or name a new one. 400 when the key keeps none."""
+    unknown, another key's or past retention) or name a new one. 400 when the key keeps none. For
+    Responses, load the response that `previous_response_id` names."""
+    if call.endpoint in RESPONSE_ENDPOINTS:
+        _load_previous_response(call)
+        return
     if call.endpoint not in THREAD_ENDPOINTS:
         if call.endpoint in NO_THREAD_ENDPOINTS and call.body.get("thread_id") is not None:
             raise ApiError(400, "invalid_request_error", "invalid_request",
@@ -66,6 +75,43 @@ def require_keeping(call, param: str) -> None:
     """400 conversations_not_kept when the call's key keeps no conversations."""
     if not call.key.keep_conversations:
         raise not_kept(param)
+
+
+def require_stored_responses(call) -> None:
+    """400 conversations_not_kept for GET and DELETE /v1/responses/{id} when the key keeps no conversations:
+    no response of it is stored, and a 404 would not say why."""
+    if not call.key.keep_conversations:
+        raise ApiError(400, "invalid_request_error", "conversations_not_kept",
+                       "This API key does not keep conversations, so no responses are stored for it to read or "
+                       "delete. Ask an owner or admin to turn on \"Keep conversations\" for the key.",
+                       retryable=False)
+
+
+def _load_previous_response(call) -> None:
+    previous = call.body.get("previous_response_id")
+    if previous is None:
+        return
+    require_keeping(call, "previous_response_id")
+    call.previous_response = conversations.load_response(call.key.id, previous)
+    call.context_bytes += call.previous_response.thread.items_bytes
+
+
+def earlier_items(call) -> list:
+    """The items of the stored response the call continues and of those before it (none without one)."""
+    return list(call.previous_response.items) if call.previous_response is not None else []
+
+
+def stores_response(call) -> bool:
+    """Whether the call's response is kept: the key keeps conversations and the request did not say
+    `store: false` (the Responses API's default is to store)."""
+    return call.key.keep_conversations and call.body.get("store") is not False
+
+
+def store_response(call, input_items: list, response: dict) -> None:
+    """Keep the finished response (under its own id) after the one it continues. Needs no request context."""
+    with app_context(call):
+        conversations.store_response(call.key.id, response["id"], input_items, response["output"], response,
+                                     after=call.previous_response)
 
 
 def app_context(call):

@@ -68,6 +68,7 @@ class Call:
     assistant: object = None  # the AssistantEntry answering the call (assistant_context)
     thread_id: str | None = None  # the chat thread the call continues or starts (conversation_context)
     thread: object = None  # that thread as loaded or last stored
+    previous_response: object = None  # the stored response a Responses call continues (conversation_context)
     reservation: Reservation | None = None
     stream: bool = False
     forwarded: bool = False

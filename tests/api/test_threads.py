@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import openai
 import pytest
-from api_helpers import raw_post, sse_data, user
-from sqlalchemy import create_engine, text
+from api_helpers import execute, raw_post, sse_data, upstream_messages, user
 
 ANSWER = "This is the fake upstream answering your request with a fixed sentence of words"
 WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {
@@ -25,22 +24,9 @@ def thread_of(response) -> str | None:
     return (response.model_extra or {}).get("thread_id")
 
 
-def upstream_messages(gateway) -> list:
-    return gateway.last_upstream_request()["json"]["messages"]
-
-
 def rows_of(gateway, key: dict) -> list:
     return gateway.query("SELECT c.public_id, c.items_encrypted FROM conversations c JOIN api_keys k "
                          "ON k.id = c.key_id WHERE k.public_id = :key", key=key["id"])
-
-
-def execute(gateway, sql: str, **params) -> None:
-    engine = create_engine(gateway.database_url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(sql), params)
-    finally:
-        engine.dispose()
 
 
 def test_three_turns_send_the_earlier_turns_upstream(gateway):
