@@ -20,6 +20,7 @@ from gevent.event import Event
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from app.conversations import service as conversations
 from app.extensions import db
 from app.ops.instance_lock import InstanceBusy, hold_serving_lock
 from app.ops.logs import configure_logging
@@ -28,6 +29,9 @@ from app.request_headers import parse_request_headers
 from app.usage.retention import start_daily_purge
 
 log = logging.getLogger("pforte.server")
+
+# Purged with the request log once a day: stored conversations past their retention.
+DAILY_PURGES = (("conversations", conversations.purge_expired),)
 
 # Handlers cancelled after the grace period get this long to run their clean-up (usage settlement).
 CANCEL_CLEANUP_SECONDS = 10
@@ -130,7 +134,7 @@ def serve(app: Flask, host: str | None = None, port: int | None = None) -> None:
     gc.collect()
     gc.freeze()  # what start-up made lives for ever: full collections need not walk it (shorter pauses)
     server.start()
-    purge = start_daily_purge(app)  # request-log retention, once a day
+    purge = start_daily_purge(app, also=DAILY_PURGES)  # request-log and conversation retention, once a day
     log.info("Pforte listening on http://%s:%s/", f"[{host}]" if ":" in host else host, port)
     stop_requested.wait()
     purge.kill(block=False)

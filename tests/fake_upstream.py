@@ -31,6 +31,8 @@ Failure modes are chosen per request by directives, either in the model name aft
   spaced=1            JSON with spaces after separators ("model": "x")
   crlf=1              CRLF line endings in the stream
   close=1             answer with Connection: close and close the connection
+  call=NAME           call the function tool NAME (not the first one), setting only its required properties
+  arg=VALUE           with call=NAME: the value of those properties, percent-decoded (default Berlin)
   trickle=S           (not streamed) send the JSON body in ten pieces, S seconds apart
   cut_body=1          (not streamed) send the head and half the body, then reset the connection
 Option --max-requests-per-connection N closes every kept-alive connection after N requests (announced
@@ -286,7 +288,10 @@ class HTTPProtocol(asyncio.Protocol):
 # --- directives ----------------------------------------------------------------------------------
 
 def directives(request: Request) -> dict[str, str]:
-    body = request.json
+    return directives_of(request.json)
+
+
+def directives_of(body: dict) -> dict[str, str]:
     found: dict[str, str] = {}
     model = str(body.get("model") or "")
     for part in model.split("+")[1:]:
@@ -346,6 +351,14 @@ def tool_for(body: dict) -> dict | None:
     messages = body.get("messages") or []
     if not tools or body.get("tool_choice") == "none" or (messages and messages[-1].get("role") == "tool"):
         return None
+    modes = directives_of(body)
+    if "call" in modes:
+        tool = next((t for t in tools if t["name"] == modes["call"]), None)
+        if tool is None:
+            return None
+        value = unquote(modes.get("arg", "Berlin"))
+        return {"name": tool["name"], "arguments": json.dumps(
+            {name: value for name in (tool.get("parameters") or {}).get("required") or ()})}
     tool = tools[0]
     props = (tool.get("parameters") or {}).get("properties") or {}
     arguments = json.dumps({name: "Berlin" for name in props} or {"value": "Berlin"})

@@ -1,13 +1,15 @@
 """Assistants: add, list, update, disable and enable, with validation and an audit event for every change.
-The only place in this domain that commits. The gateway reads through `lookup` (one indexed read, so a
-disabled assistant is refused on the very next request)."""
+The only place in this domain that commits. Every change also writes a new catalog version, so that the
+gateway's cached copy (cache.py) follows within a second in every process, at once in this one."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -52,6 +54,7 @@ class AssistantEntry:
     max_output_tokens: int | None
     tools: tuple  # tool definitions (dicts), empty when none
     enabled: bool
+    created: int = dataclasses.field(default=0, compare=False)  # unix seconds, for /v1/models
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -63,14 +66,17 @@ def lookup(public_id: str) -> AssistantEntry | None:
     return None if assistant is None else entry(assistant)
 
 
-def entry(assistant: Assistant) -> AssistantEntry:
+def entry(assistant) -> AssistantEntry:
+    """The snapshot of an assistant (an ORM object or a table row)."""
+    created = assistant.created_at
     return AssistantEntry(public_id=assistant.public_id, display_name=assistant.display_name,
                           model_id=assistant.model_id, instructions=assistant.instructions or "",
                           temperature=assistant.temperature, max_output_tokens=assistant.max_output_tokens,
-                          tools=tuple(tools_of(assistant)), enabled=bool(assistant.enabled))
+                          tools=tuple(tools_of(assistant)), enabled=bool(assistant.enabled),
+                          created=int(created.replace(tzinfo=UTC).timestamp()) if created else 0)
 
 
-def tools_of(assistant: Assistant) -> list:
+def tools_of(assistant) -> list:
     return json.loads(assistant.tools_json) if assistant.tools_json else []
 
 
@@ -102,7 +108,7 @@ def add(values: Mapping[str, object], *, enabled: bool = True, actor: str | None
     db.session.add(assistant)
     db.session.flush()
     _record("assistant.create", assistant, None, snapshot(assistant), actor)
-    db.session.commit()
+    _commit()
     return assistant
 
 
@@ -120,7 +126,7 @@ def update(public_id: str, changes: Mapping[str, object], *, actor: str | None =
     if changed:
         _record("assistant.update", assistant, {f: before[f] for f in changed}, {f: after[f] for f in changed},
                 actor)
-        db.session.commit()
+        _commit()
     return assistant
 
 
@@ -132,8 +138,15 @@ def set_enabled(public_id: str, enabled: bool, *, actor: str | None = None) -> A
     assistant.enabled = enabled
     _record("assistant.enable" if enabled else "assistant.disable", assistant, {"enabled": not enabled},
             {"enabled": enabled}, actor)
-    db.session.commit()
+    _commit()
     return assistant
+
+
+def _commit() -> None:
+    """Commit a change with a new catalog version (what the gateway's cached copy follows)."""
+    catalog.note_related_change()
+    db.session.commit()
+    catalog.drop_cached()
 
 
 def _record(action: str, assistant: Assistant, before, after, actor) -> None:

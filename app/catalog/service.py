@@ -30,7 +30,8 @@ __all__ = [
     "overview", "list_connections", "get_connection", "get_model", "find_model",
     "create_connection", "update_connection", "delete_connection", "test_connection",
     "create_model", "update_model", "set_model_enabled", "delete_model",
-    "lookup_model", "list_models", "enabled_model_count",
+    "lookup_model", "list_models", "enabled_model_count", "catalog_version", "note_related_change",
+    "drop_cached",
 ]
 
 MAX_CREDENTIAL_CHARS = 8192
@@ -210,6 +211,12 @@ def enabled_model_count() -> int:
     return catalog_cache().snapshot().enabled_count
 
 
+def catalog_version() -> str | None:
+    """The version of the cached catalog (checked at most once a second): it changes with every change to
+    the catalog or to what is cached with it."""
+    return catalog_cache().snapshot().version
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 def _encrypted(credential: str | None) -> str | None:
@@ -266,6 +273,18 @@ def _model_snapshot(model: Model, connection: Connection | None) -> dict:
 def _bump_catalog_version() -> None:
     """Write a fresh catalog version: a random token, so that concurrent writers never store the same one."""
     settings.set_setting(VERSION_SETTING, uuid.uuid4().hex)
+
+
+def note_related_change() -> None:
+    """For a change outside the catalog that the gateway caches with it (assistants): a fresh catalog
+    version in the caller's transaction, so that every process reloads within a second. The caller commits,
+    then calls drop_cached()."""
+    _bump_catalog_version()
+
+
+def drop_cached() -> None:
+    """Drop this process's cached catalog (it reloads on the next request)."""
+    catalog_cache().invalidate()
 
 
 def _commit_change() -> None:

@@ -17,8 +17,10 @@ Call pattern on the hot path (one indexed read, one write transaction):
                           store_response(key.id, new_response_id(), input, output, body, after=chain)
 
 Every write commits. Content is sealed (crypto.py) before it reaches the database; sizes are the
-plaintext JSON's. Caps: CONVERSATION_MAX_BYTES per conversation (its turns and stored response bodies),
-CONVERSATIONS_PER_KEY conversations per key, so one key stores at most their product.
+plaintext JSON's. Caps: CONVERSATION_MAX_BYTES per conversation (its turns and stored response bodies;
+a write that would exceed it is a 400), CONVERSATIONS_PER_KEY conversations per key (a new conversation
+beyond it replaces the key's least recently used one, so a client that starts a conversation on every call
+never fails), so one key stores at most their product.
 """
 from __future__ import annotations
 
@@ -124,13 +126,6 @@ def _too_large(size: int) -> ApiError:
                     f"conversation may hold. Start a new conversation.", retryable=False)
 
 
-def _too_many() -> ApiError:
-    return ApiError(400, "invalid_request_error", "too_many_conversations",
-                    f"This key keeps {per_key()} conversations already, the most it may. Delete stored "
-                    f"responses or wait until older conversations pass their retention of {retention_days()} "
-                    f"days.", retryable=False)
-
-
 def _busy() -> ApiError:
     return ApiError(409, "invalid_request_error", "conversation_busy",
                     "Another request continued this conversation at the same time. Send the turn again.")
@@ -175,10 +170,7 @@ def _insert(key_id: int, public_id: str, kind: str, items: list, extra_bytes: in
     size = len(plaintext) + extra_bytes
     if size > max_bytes():
         raise _too_large(size)
-    if _count_for_key(key_id) >= per_key():
-        purge_expired(now=now, key_id=key_id, commit=False)
-        if _count_for_key(key_id) >= per_key():
-            raise _too_many()
+    _make_room(key_id, now)
     result = db.session.execute(insert(_c).values(
         public_id=public_id, key_id=key_id, kind=kind, items_encrypted=crypto.seal(plaintext, _key()),
         item_count=len(items), size_bytes=size, revision=1, created_at=now, updated_at=now))
@@ -189,6 +181,19 @@ def _insert(key_id: int, public_id: str, kind: str, items: list, extra_bytes: in
 
 def _count_for_key(key_id: int) -> int:
     return db.session.execute(select(func.count()).select_from(_c).where(_c.c.key_id == key_id)).scalar_one()
+
+
+def _make_room(key_id: int, now: datetime) -> None:
+    """Before a key's new conversation: at its cap, drop what is past retention, then its least recently
+    used conversations (with their stored responses), so that the new one fits and the cap still holds."""
+    excess = _count_for_key(key_id) - per_key() + 1
+    if excess <= 0:
+        return
+    purge_expired(now=now, key_id=key_id, commit=False)
+    excess = _count_for_key(key_id) - per_key() + 1
+    if excess > 0:
+        oldest = select(_c.c.id).where(_c.c.key_id == key_id).order_by(_c.c.updated_at, _c.c.id).limit(excess)
+        _delete_where(_c.c.id.in_(db.session.scalars(oldest).all()), commit=False)
 
 
 def _append(thread: Thread, items: list, extra_bytes: int, now, commit: bool = True) -> Thread:

@@ -464,8 +464,10 @@ SCHEMAS.update({
         "description": "Translated to a chat completion for every upstream. Tools other than functions "
         "(web_search, file_search, code_interpreter, computer_use, image_generation, mcp, namespace groups …) "
         "are left out of what goes upstream and named in the x-pforte-dropped-tools header. store, include, "
-        "metadata, prompt_cache_key, client_metadata and reasoning.summary are accepted; Pforte keeps no "
-        "responses, so previous_response_id is refused (400).",
+        "metadata, prompt_cache_key, client_metadata and reasoning.summary are accepted. For a key that keeps "
+        "conversations the response is stored unless store is false, and previous_response_id continues a "
+        "stored response (404 when it is unknown, another key's or past retention); for any other key "
+        "previous_response_id is refused (400 conversations_not_kept) and store is ignored.",
         "properties": {
             "model": {"type": "string", "minLength": 1},
             "instructions": STRING,
@@ -486,6 +488,19 @@ SCHEMAS.update({
             "metadata": {"type": "object"},
             "user": STRING,
         },
+    },
+    "ResponseDeleted": {
+        "type": "object",
+        "required": ["id", "object", "deleted"],
+        "properties": {"id": STRING, "object": {"const": "response"}, "deleted": {"const": True}},
+    },
+    "ResponseItemList": {
+        "type": "object",
+        "required": ["object", "data", "first_id", "last_id", "has_more"],
+        "properties": {"object": {"const": "list"},
+                       "data": {"type": "array", "items": {"type": "object", "required": ["id", "type"]}},
+                       "first_id": {"type": ["string", "null"]}, "last_id": {"type": ["string", "null"]},
+                       "has_more": BOOLEAN},
     },
     "ResponsesInputItem": {
         "description": "A message (roles user, system, developer, assistant; parts input_text, input_image, "
@@ -614,6 +629,26 @@ def _error_responses(anthropic: bool = False, statuses=None) -> dict:
     return responses
 
 
+def _stored_operation(summary: str, operation_id: str, schema: dict, query: tuple = ()) -> dict:
+    """GET or DELETE of a response this key stored (keys that keep conversations only)."""
+    parameters = [{"name": "response_id", "in": "path", "required": True, "schema": STRING}]
+    parameters += [{"name": name, "in": "query", "required": False, "schema": value} for name, value in query]
+    return {
+        "summary": summary,
+        "operationId": operation_id,
+        "description": "Only the key's own responses, stored while it keeps conversations: another key's, an "
+        "unknown or an expired one is 404; a key that keeps no conversations gets 400 "
+        "conversations_not_kept. Reading needs a key scope that allows GET, deleting one that allows the "
+        "Responses API.",
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": "Success.", "headers": _OK_HEADERS,
+                    "content": {"application/json": {"schema": schema}}},
+            **_error_responses(statuses={400, 401, 403, 404, 429, 500}),
+        },
+    }
+
+
 def _operation(
     summary: str,
     operation_id: str,
@@ -731,6 +766,18 @@ def openapi_document(server_url: str) -> dict:
                     "upstream cannot run are left out and named in `x-pforte-dropped-tools`. Errors use the "
                     "OpenAI shape and the codes of chat completions.",
                 )
+            },
+            "/responses/{response_id}": {
+                "get": _stored_operation("Get a stored response", "getResponse", _ref("Response")),
+                "delete": _stored_operation("Delete a stored response", "deleteResponse",
+                                            _ref("ResponseDeleted")),
+            },
+            "/responses/{response_id}/input_items": {
+                "get": _stored_operation(
+                    "List a stored response's input items", "listInputItems", _ref("ResponseItemList"),
+                    query=(("order", {"enum": ["asc", "desc"], "default": "desc"}),
+                           ("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+                           ("after", STRING))),
             },
             "/models": {
                 "get": {

@@ -2,7 +2,7 @@
 playground, the API docs, and the OpenAPI document at /v1/openapi.json.
 
 The pages are public (an integrator needs a key, not an admin account); only signed-in admins get the
-catalog's model ids pre-filled. The key itself lives in the browser's localStorage (static/usekey.js)
+catalog's model ids and the assistants pre-filled. The key itself lives in the browser's localStorage (static/usekey.js)
 and only ever travels to /v1 as the API credential.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from flask import Blueprint, jsonify, render_template, request
 from flask_babel import force_locale
 from flask_login import current_user
 
+from app.assistants import cache as assistants
 from app.catalog import service as catalog
 from app.catalog.demo import demo_model_ids, is_demo_model
 from app.docs.openapi import ERRORS, RATE_LIMIT_HEADERS, openapi_document
@@ -24,11 +25,17 @@ def api_base_url() -> str:
     return request.host_url.rstrip("/") + "/v1"
 
 
+def _signed_in() -> bool:
+    return bool(getattr(current_user, "is_authenticated", False))
+
+
 def _catalog_model_ids() -> list[str]:
-    """Enabled model ids for signed-in admins (anonymous visitors get the key's models from /v1/models)."""
-    if not getattr(current_user, "is_authenticated", False):
+    """Enabled model ids, then enabled assistant ids, for signed-in admins (anonymous visitors get the
+    key's models and assistants from /v1/models)."""
+    if not _signed_in():
         return []
-    return [entry.public_id for entry in catalog.list_models()]
+    return [entry.public_id for entry in catalog.list_models()] + \
+        [assistant.public_id for assistant in assistants.enabled_assistants()]
 
 
 def _model_context() -> dict:
@@ -39,7 +46,8 @@ def _model_context() -> dict:
 
 @bp.route("/use")
 def use_api():
-    return render_template("docs/use.html", base_url=api_base_url(), **_model_context())
+    return render_template("docs/use.html", base_url=api_base_url(), **_model_context(),
+                           assistants=assistants.enabled_assistants() if _signed_in() else [])
 
 
 @bp.route("/playground")

@@ -26,7 +26,7 @@ class ApiDispatcher:
         self.fallback = fallback
         self.exact: dict[str, tuple[str, Callable]] = {}  # path → (method, handler): the hot path
         for suffix, method, handler in ROUTES:
-            if not suffix.endswith("/"):
+            if "<" not in suffix:
                 for prefix in PREFIXES:
                     self.exact[prefix + suffix] = (method, handler)
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 from flask import Response
 
+from app.assistants.service import AssistantEntry
 from app.catalog.entries import ModelEntry
 from app.catalog.service import list_models, lookup_model
-from app.gateway import errors, pipeline
-from app.gateway.openai_stream import OpenAIStreamEncoder, complete_usage, usage_object
+from app.gateway import assistant_context, conversation_context, errors, pipeline
+from app.gateway.openai_stream import OpenAIStreamEncoder, ThreadStreamEncoder, complete_usage, usage_object
 from app.gateway.pipeline import Call
 from app.gateway.relay import open_stream
 from app.policy import service as policy
@@ -63,9 +64,13 @@ def _validate_common(body: dict) -> None:
 # --- steps 8 and 9 -------------------------------------------------------------------------------
 
 def upstream_body(call: Call, endpoint: str) -> dict:
-    """The client's request for the upstream: its model name; usage asked for on streams."""
+    """The client's request for the upstream: its model name; usage asked for on streams; for chat, an
+    assistant's instructions and the thread's earlier turns ahead of the client's messages."""
     body = dict(call.body)
     body["model"] = call.model.upstream_model
+    if endpoint == "chat" and (call.assistant is not None or call.thread is not None):
+        body["messages"] = [*assistant_context.instruction_messages(call), *conversation_context.history(call),
+                            *body["messages"]]
     if call.stream:
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
     else:
@@ -88,7 +93,8 @@ def _answer_generation(call: Call, endpoint: str) -> Response:
     result = pipeline.forward(call, endpoint, upstream_body(call, endpoint))
     if call.stream:
         include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
-        encoder = OpenAIStreamEncoder(call, call.model.public_id, call.model.upstream_model, include_usage)
+        encoder_type = ThreadStreamEncoder if call.thread_id else OpenAIStreamEncoder
+        encoder = encoder_type(call, call.model.public_id, call.model.upstream_model, include_usage)
         if fault == "stream":
             fail_after(encoder, 3)
         return open_stream(call, result, encoder)
@@ -100,6 +106,12 @@ def _answer_generation(call: Call, endpoint: str) -> Response:
     else:
         call.usage = Usage(pipeline.estimate_prompt_tokens(call.body), estimate_output(result), estimated=True)
         result["usage"] = usage_object(call.usage)
+    if call.thread_id:
+        choices = result.get("choices") or [{}]
+        message = choices[0].get("message") if isinstance(choices[0], dict) else None
+        conversation_context.store(call, call.body["messages"],
+                                   [conversation_context.answer_message(message or {})])
+        result["thread_id"] = call.thread_id
     return json_response(result)
 
 
@@ -173,8 +185,9 @@ def fail_after(encoder: OpenAIStreamEncoder, events: int) -> None:
 # --- models --------------------------------------------------------------------------------------
 
 def answer_models(call: Call) -> Response:
-    entries = policy.visible_models(call.key, list_models())
-    data = [model_object(entry) for entry in entries]
+    """The models the key may use and the assistants it may call (a key made for an assistant: that one)."""
+    models = [] if call.key.assistant_id else policy.visible_models(call.key, list_models())
+    data = [*map(model_object, models), *map(assistant_object, assistant_context.visible_assistants(call.key))]
     return json_response({"object": "list", "data": data, "has_more": False,
                           "first_id": data[0]["id"] if data else None,
                           "last_id": data[-1]["id"] if data else None})
@@ -182,18 +195,32 @@ def answer_models(call: Call) -> Response:
 
 def answer_model(call: Call, model_id: str) -> Response:
     call.model_name = model_id
-    entry = lookup_model(model_id)
-    if entry is None or not entry.enabled or not policy.visible_models(call.key, [entry]):
+    entry = None if call.key.assistant_id else lookup_model(model_id)
+    if entry is not None:
+        if policy.visible_models(call.key, [entry]):
+            return json_response(model_object(entry))
         raise errors.model_not_found(model_id)
-    return json_response(model_object(entry))
+    for assistant in assistant_context.visible_assistants(call.key):
+        if assistant.public_id == model_id:
+            return json_response(assistant_object(assistant))
+    raise errors.model_not_found(model_id)
 
 
 def model_object(entry: ModelEntry) -> dict:
     """One model for both SDKs: OpenAI's fields (object, created, owned_by) and Anthropic's (type,
     display_name, created_at)."""
-    created_at = datetime.fromtimestamp(entry.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"id": entry.public_id, "object": "model", "created": entry.created, "owned_by": "pforte",
-            "type": "model", "display_name": entry.display_name, "created_at": created_at}
+    return _listed(entry.public_id, entry.display_name, entry.created)
+
+
+def assistant_object(assistant: AssistantEntry) -> dict:
+    """An assistant, listed like a model (clients send its id as `model`)."""
+    return _listed(assistant.public_id, assistant.display_name, assistant.created)
+
+
+def _listed(public_id: str, display_name: str, created: int) -> dict:
+    created_at = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"id": public_id, "object": "model", "created": created, "owned_by": "pforte",
+            "type": "model", "display_name": display_name, "created_at": created_at}
 
 
 def json_response(value: dict, status: int = 200) -> Response:

@@ -1,13 +1,15 @@
 """The OpenAI chat stream shape: the encoder the relay uses for OpenAI clients, and usage objects.
 
 Raw upstream payloads pass through with only `model` rewritten; usage is completed to the full shape
-OpenAI clients expect.
+OpenAI clients expect. A chat thread's turn has an encoder of its own (ThreadStreamEncoder).
 """
 from __future__ import annotations
 
 import json
 import time
 
+from app.api_errors import ApiError
+from app.gateway.conversation_context import StreamedAnswer, store
 from app.gateway.pipeline import estimate_prompt_tokens
 from app.gateway.relay import StreamEncoder
 from app.providers.base import Usage
@@ -135,3 +137,31 @@ def _delta_count(chunk: dict) -> int:
         if choice.get("text") or delta.get("content") or delta.get("tool_calls"):
             return 1
     return 0
+
+
+class ThreadStreamEncoder(OpenAIStreamEncoder):
+    """The OpenAI stream of a chat thread's turn: the first chunk carries `thread_id`, the answer is put
+    together from the chunks, and the turn is stored when the stream ends (if that fails, the client gets
+    the error frame instead of the end of the stream)."""
+
+    def __init__(self, call, public_model: str, upstream_model: str, include_usage: bool):
+        super().__init__(call, public_model, upstream_model, include_usage)
+        self.answer = StreamedAnswer()
+        self.tag: bytes | None = b'data: {"thread_id":' + json.dumps(call.thread_id).encode() + b","
+
+    def encode(self, event: dict | bytes) -> bytes:
+        chunk = event if isinstance(event, dict) else chunk_dict(event)
+        if isinstance(chunk, dict):
+            self.answer.add(chunk)
+        data = super().encode(event)
+        if self.tag is not None and data.startswith(b"data: {") and not data.startswith(b"data: {}"):
+            data, self.tag = self.tag + data[7:], None
+        return data
+
+    def end(self) -> bytes:
+        try:
+            store(self.call, self.call.body["messages"], [self.answer.message()])
+        except ApiError as error:
+            self.call.fail(error)
+            return self.error(error)
+        return super().end()

@@ -28,7 +28,7 @@ from app.catalog.service import lookup_model
 from app.client_ip import resolve_client_ip
 from app.credits import cost_micro
 from app.extensions import db
-from app.gateway import errors
+from app.gateway import assistant_context, conversation_context, errors
 from app.keys.context import KeyContext, KeyRejection
 from app.keys.verify import verify_key
 from app.ops import observe
@@ -62,8 +62,13 @@ class Call:
     grant: LimitGrant | None = None
     body: dict | None = None
     body_size: int = 0
+    context_bytes: int = 0  # sent upstream besides the body (instructions, stored turns): in the estimate
     model_name: str | None = None
     model: ModelEntry | None = None
+    assistant: object = None  # the AssistantEntry answering the call (assistant_context)
+    thread_id: str | None = None  # the chat thread the call continues or starts (conversation_context)
+    thread: object = None  # that thread as loaded or last stored
+    previous_response: object = None  # the stored response a Responses call continues (conversation_context)
     reservation: Reservation | None = None
     stream: bool = False
     forwarded: bool = False
@@ -162,6 +167,8 @@ def read_body(call: Call, validate: Callable[[dict], None] | None) -> None:
     if not isinstance(body, dict):
         raise errors.invalid_request("The request body must be a JSON object.")
     model = body.get("model")
+    if not model and call.key.assistant_id:  # a key made for an assistant may leave the model out
+        model = body["model"] = call.key.assistant_id
     if not isinstance(model, str) or not model:
         raise errors.invalid_request("You must provide a model parameter.", param="model")
     stream = body.get("stream", False)
@@ -199,11 +206,15 @@ def _read_limited(environ: dict, limit: int) -> bytes:
 
 
 def resolve_model(call: Call) -> None:
-    """Step 6: an enabled catalog model that offers this endpoint and that the key may use."""
-    entry = lookup_model(call.model_name)
-    if entry is None or not entry.enabled or entry.target is None:
+    """Step 6: an enabled catalog model that offers this endpoint and that the key may use, or an
+    assistant (always for a key made for one; see assistant_context)."""
+    entry = None if call.key.assistant_id else lookup_model(call.model_name)
+    if entry is None:
+        entry = assistant_context.resolve(call)
+    elif entry.target is None:
         raise errors.model_not_found(call.model_name)
-    policy.check_model(call.key, entry)
+    else:
+        policy.check_model(call.key, entry)
     needed = ENDPOINT_CAPABILITY.get(call.endpoint)
     if needed and entry.capabilities and needed not in entry.capabilities:
         raise errors.invalid_request(f"The model `{entry.public_id}` does not offer the {call.endpoint} endpoint.",
@@ -218,17 +229,20 @@ def reserve_budget(call: Call) -> None:
 
     Without a cap from the client the reservation assumes the model's default cap (max_output_tokens); when
     a budget applies, that cap goes upstream as `max_tokens` (which the Anthropic translation uses too), so
-    that an answer can never cost more than was reserved. /v1/messages always has max_tokens; /v1/responses
-    reserves for max_output_tokens and gets the cap there (its translation sends it upstream as the cap)."""
+    that an answer can never cost more than was reserved. An assistant's output cap stands in for the
+    client's when the client sends none, and goes upstream too. /v1/messages always has max_tokens;
+    /v1/responses reserves for max_output_tokens and gets the cap there (its translation sends it upstream)."""
     body = call.body
     field = OUTPUT_CAP_FIELDS.get(call.endpoint)
     max_output = body.get(field) if field else body.get("max_completion_tokens") or body.get("max_tokens")
     if not isinstance(max_output, int) or isinstance(max_output, bool):
         max_output = None
-    call.reservation = policy.reserve_budget(call.key, call.model, call.body_size // 4 + 1, max_output,
-                                             share_commit=_InFlight.count > 1)
-    if call.reservation.output_cap and call.endpoint in ("chat", "completions", "responses"):
-        body[field or cap_field(call)] = call.reservation.output_cap
+    default_cap = None if max_output else assistant_context.default_output_cap(call)
+    call.reservation = policy.reserve_budget(call.key, call.model, (call.body_size + call.context_bytes) // 4 + 1,
+                                             max_output or default_cap, share_commit=_InFlight.count > 1)
+    cap = default_cap or call.reservation.output_cap
+    if cap and call.endpoint in ("chat", "completions", "responses"):
+        body[field or cap_field(call)] = cap
 
 
 def cap_field(call: Call) -> str:
@@ -248,6 +262,7 @@ def admit(call: Call, validate: Callable[[dict], None] | None) -> None:
     read_body(call, validate)
     if validate is not None:
         resolve_model(call)
+        conversation_context.prepare(call)
         reserve_budget(call)
 
 

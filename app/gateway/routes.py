@@ -68,19 +68,38 @@ def model(environ: dict, model_id: str) -> Response:
     return pipeline.run(environ, "models", lambda call: openai_api.answer_model(call, model_id), validate=None)
 
 
+def stored_response(environ: dict, response_id: str) -> Response:
+    return pipeline.run(environ, "responses", lambda call: responses_api.answer_stored(call, response_id),
+                        validate=None)
+
+
+def stored_input_items(environ: dict, response_id: str) -> Response:
+    return pipeline.run(environ, "responses", lambda call: responses_api.answer_input_items(call, response_id),
+                        validate=None)
+
+
+def delete_stored_response(environ: dict, response_id: str) -> Response:
+    return pipeline.run(environ, "responses", lambda call: responses_api.answer_delete(call, response_id),
+                        validate=None)
+
+
 def messages(environ: dict) -> Response:
     return handle_messages(environ)
 
 
-# (path under a prefix, method, handler); "/models/" takes the model id as the rest of the path.
+# (path under a prefix, method, handler). A path with a <variable> (Werkzeug's rule syntax) passes it to the
+# handler: a model id is the rest of the path (ids may hold slashes), a response id one path segment.
 ROUTES = (
     ("/chat/completions", "POST", chat_completions),
     ("/completions", "POST", completions),
     ("/embeddings", "POST", embeddings),
     ("/models", "GET", models),
-    ("/models/", "GET", model),
+    ("/models/<path:model_id>", "GET", model),
     ("/messages", "POST", messages),
     ("/responses", "POST", responses),
+    ("/responses/<response_id>", "GET", stored_response),
+    ("/responses/<response_id>/input_items", "GET", stored_input_items),
+    ("/responses/<response_id>", "DELETE", delete_stored_response),
 )
 
 
@@ -94,8 +113,7 @@ def _flask_view(handler):
 
 for _suffix, _method, _handler in ROUTES:
     for _prefix in PREFIXES:
-        rule = f"{_prefix}{_suffix}<path:model_id>" if _suffix.endswith("/") else f"{_prefix}{_suffix}"
-        bp.add_url_rule(rule, endpoint=f"{_handler.__name__}{_prefix.replace('/', '_')}",
+        bp.add_url_rule(f"{_prefix}{_suffix}", endpoint=f"{_handler.__name__}{_prefix.replace('/', '_')}",
                         view_func=_flask_view(_handler), methods=[_method])
 
 
@@ -110,7 +128,7 @@ def preflight():
     """CORS preflight for any API path: 204, no body, no credentials needed."""
     if request.method == "OPTIONS" and is_api_path(request.path):
         response = Response(status=204)
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = (
             request.headers.get("Access-Control-Request-Headers") or CORS_ALLOW_HEADERS)
         response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE

@@ -72,21 +72,33 @@ def purge_request_logs(days: int | None = None, now: datetime | None = None) -> 
     return removed
 
 
-def start_daily_purge(app, interval_seconds: float = 86400.0):
+def start_daily_purge(app, interval_seconds: float = 86400.0, also: tuple = ()):
     """Spawn the greenlet `pforte serve` runs: purge shortly after start, then once a day. Returns it.
 
-    PFORTE_PURGE_DELAY_SECONDS (default 60) sets the wait before the first purge."""
+    Each pass purges the request log and then every (name, purge) pair in `also` (other domains' data past
+    their retention, e.g. stored conversations). PFORTE_PURGE_DELAY_SECONDS (default 60) sets the wait
+    before the first purge."""
     first_delay = float(app.config.get("PFORTE_PURGE_DELAY_SECONDS", 60) or 0)
+    purges = (("request-log rows", purge_request_logs), *also)
 
     def run_forever():
         gevent.sleep(first_delay)
         while True:
-            try:
-                with app.app_context():
-                    removed = purge_request_logs()
-                    log.info("retention purge removed %d request-log rows", removed)
-            except Exception:  # keep the schedule alive; the next day tries again
-                log.exception("retention purge failed")
+            run_purges(app, purges)
             gevent.sleep(interval_seconds)
 
     return gevent.spawn(run_forever)
+
+
+def run_purges(app, purges) -> dict[str, int]:
+    """One pass of the daily purge: each (name, purge) in its own app context; one failing does not keep
+    the others from running (the next day tries again). Returns what each removed."""
+    removed = {}
+    for name, purge in purges:
+        try:
+            with app.app_context():
+                removed[name] = purge()
+            log.info("retention purge removed %d %s", removed[name], name)
+        except Exception:
+            log.exception("retention purge of %s failed", name)
+    return removed

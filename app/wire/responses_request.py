@@ -57,13 +57,18 @@ def validate_responses_request(body) -> None:
             raise invalid(f"'{name}' must be an object.", name)
 
 
-def responses_request_to_chat(body: dict, *, max_tokens_field: str = "max_tokens") -> ChatRequest:
+def responses_request_to_chat(body: dict, *, max_tokens_field: str = "max_tokens",
+                              earlier: list | tuple = ()) -> ChatRequest:
     """The chat request for a Responses request (validated first). `max_output_tokens` becomes
-    `max_tokens_field` (`max_completion_tokens` for OpenAI's own API, `max_tokens` elsewhere)."""
+    `max_tokens_field` (`max_completion_tokens` for OpenAI's own API, `max_tokens` elsewhere). `earlier`
+    are the items of the stored responses the request continues: they follow the instructions and come
+    before the input."""
     validate_responses_request(body)
     messages: list[dict] = []
     if body.get("instructions"):
         messages.append({"role": "system", "content": body["instructions"]})
+    if earlier:
+        messages.extend(chat_messages(list(earlier)))
     messages.extend(chat_messages(body["input"]))
     result: dict = {"model": body["model"], "messages": messages}
 

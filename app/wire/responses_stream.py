@@ -14,7 +14,8 @@ when the stream fails, `ping` for silences. It writes, in order:
 
 response.created waits for the first chunk, so that an upstream failing at once can still be answered
 with a plain error status. The usage is the upstream's usage chunk (which follows the finish chunk);
-`fallback_usage` supplies one when the upstream sent none. Only choice 0 is read; reasoning text some
+`fallback_usage` supplies one when the upstream sent none; `completing` sees the finished response
+before it is sent. Only choice 0 is read; reasoning text some
 servers stream (`reasoning_content`) is not passed on, as in the plain answer.
 """
 from __future__ import annotations
@@ -126,9 +127,13 @@ class ResponsesStreamEncoder:
         if not self.output:  # an empty answer is still one (empty) message, as in the plain answer
             self._text("text", "", out)
             self._close_all(out)
-        self.done = True
         usage = self.usage if self.usage is not None else self.fallback_usage()
         response = finished(self.shell, self.output, self.finish_reason, usage)
+        try:
+            self.completing(response)
+        except ApiError as error:
+            return b"".join(out) + self.error(error)
+        self.done = True
         kind = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
         out.append(self._event({"type": kind, "response": response}))
         return b"".join(out)
@@ -147,6 +152,10 @@ class ResponsesStreamEncoder:
                     "usage": responses_usage(self.usage) if self.usage is not None else None}
         out.append(self._event({"type": "response.failed", "response": response}))
         return b"".join(out)
+
+    def completing(self, response: dict) -> None:
+        """Called with the finished response before response.completed is sent (to store it, say); an
+        ApiError raised here ends the stream with response.failed instead."""
 
     def fallback_usage(self) -> dict | None:
         """Chat usage for an upstream that reported none (None: zeros). Callers that estimate override it."""

@@ -6,6 +6,7 @@ import json
 import time
 from urllib.parse import urlsplit
 
+from sqlalchemy import create_engine, text
 from support.waiting import wait_until
 
 
@@ -14,6 +15,21 @@ def user(content) -> list[dict]:
 
 
 wait_for = wait_until  # the API tests' name for the one poll-until helper of the suite
+
+
+def upstream_messages(gateway) -> list:
+    """The chat messages of the last request the fake upstream received."""
+    return gateway.last_upstream_request()["json"]["messages"]
+
+
+def execute(gateway, sql: str, **params) -> None:
+    """Run one write statement on the live gateway's database (e.g. to move a row's clock back)."""
+    engine = create_engine(gateway.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql), params)
+    finally:
+        engine.dispose()
 
 
 def raw_post(base_url: str, path: str, body: dict, key: str, headers: dict | None = None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 
 import pytest
 from playwright.sync_api import expect
@@ -83,18 +84,25 @@ def test_examples_contain_the_stored_key_and_an_enabled_model(use_page, demo):
     expect(page.locator("#example-model option")).to_have_text([f"{demo.model} (demo)"])
     expect(page.locator("[data-key-models-status]")).to_have_text("This key may use 1 model(s).")
 
-    names = ["curl", "python", "node", "langchain", "n8n"]
+    names = ["curl", "python", "node", "langchain", "responses-curl", "responses-python", "responses-node",
+             "agents", "n8n"]
     for name in names:
         shown = page.locator(f"#example-{name}").inner_text()
         copied = page.locator(f"#example-{name}-copy").text_content()
         assert demo.key not in shown and f"{demo.prefix}\u2026" in shown  # masked on screen
         assert demo.key in copied and demo.model in copied and demo.api in copied
 
-    # n8n's OpenAI Chat Model node calls /v1/responses unless "Use Responses API" is switched off.
+    # n8n's OpenAI Chat Model node keeps its default, "Use Responses API" on.
     n8n = page.locator("#example-n8n-copy").text_content()
-    assert "Use Responses API (in the OpenAI Chat Model node): off" in n8n
-    expect(page.locator("#n8n-hint")).to_contain_text("switch off \u201cUse Responses API\u201d")
-    expect(page.locator("#n8n-hint")).to_contain_text("/v1/responses, which Pforte does not offer")
+    assert "Use Responses API (in the OpenAI Chat Model node): on" in n8n
+    expect(page.locator("#n8n-hint")).to_contain_text("/v1/responses while \u201cUse Responses API\u201d is on")
+    expect(page.locator("#n8n-hint")).not_to_contain_text("switch off")
+    codex = tomllib.loads(page.locator("#example-codex-copy").text_content())
+    assert codex["model"] == demo.model and codex["model_provider"] == "pforte"
+    assert codex["model_providers"]["pforte"] == {"name": "Pforte", "base_url": demo.api,
+                                                  "env_key": "PFORTE_API_KEY", "wire_api": "responses"}
+    assert f'export PFORTE_API_KEY="{demo.key}"' in page.locator("#example-codex-shell-copy").text_content()
+    assert f'PFORTE_API_KEY="{demo.prefix}\u2026"' in page.locator("#example-codex-shell").inner_text()
 
     page.get_by_label("Show the whole key in the examples").check()
     assert all(demo.key in page.locator(f"#example-{name}").inner_text() for name in names)
@@ -110,13 +118,42 @@ def test_examples_contain_the_stored_key_and_an_enabled_model(use_page, demo):
     assert run.returncode == 0, run.stderr
     assert "Hello from the Pforte demo model" in run.stdout
 
-    # The copied curl example likewise (.ci/run installs curl).
+    # So do the Responses API examples for Python and the Agents SDK.
+    for name in ("responses-python", "agents"):
+        code = page.locator(f"#example-{name}-copy").text_content()
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith("Hello from the Pforte demo model"), name
+
+    # The copied curl examples likewise (.ci/run installs curl).
     curl = page.locator("#example-curl-copy").text_content()
     result = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60)
     assert '"object":"chat.completion"' in result.stdout.replace(" ", "")
+    curl = page.locator("#example-responses-curl-copy").text_content()
+    result = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60)
+    assert '"object":"response"' in result.stdout.replace(" ", "")
 
 
 def test_open_in_playground_link(use_page, demo):
     use_page.get_by_role("link", name="Open in playground").click()
     use_page.wait_for_url(f"{demo.url}/playground")
     assert use_page.get_by_role("heading", name="Playground", level=1).is_visible()
+
+
+LONG_BASE_URL = "https://sprachmodelle.landkreis-musterstadt.example/v1"
+
+
+def _base_url_fits(page) -> bool:
+    return page.evaluate("(() => { const f = document.querySelector('#base-url');"
+                         " return f.scrollWidth <= f.clientWidth; })()")
+
+
+def test_base_url_field_shows_the_whole_url_at_1280_px(use_page, demo):
+    page = use_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    field = page.get_by_label("Base URL", exact=True)
+    assert field.input_value() == demo.api
+    assert _base_url_fits(page)
+    # An installed server's public address is longer than the test server's; it fits as well.
+    field.evaluate(f"(f) => {{ f.value = {LONG_BASE_URL!r}; }}")
+    assert _base_url_fits(page)

@@ -13,6 +13,8 @@ from app.conversations import service
 from app.database import utcnow
 from app.extensions import db
 from app.keys import service as keys
+from app.server import DAILY_PURGES
+from app.usage.retention import purge_request_logs, run_purges
 
 SECRET_WORDS = "the launch code is tangerine-42"
 
@@ -173,15 +175,29 @@ def test_a_conversation_is_capped_in_size(app, key_ids):
         service.store_response(mine, service.new_response_id(), [_user("q")], [], {"text": "b" * 300})
 
 
-def test_a_key_keeps_a_bounded_number_of_conversations(app, key_ids):
+def test_at_its_cap_a_key_replaces_its_least_recently_used_conversation(app, key_ids):
     mine, other = key_ids
     app.config["PFORTE_CONVERSATIONS_PER_KEY"] = 2
-    service.start_thread(mine, [_user("1")])
-    service.store_response(mine, service.new_response_id(), [_user("2")], [], {})
+    start = utcnow() - timedelta(hours=3)
+    service.start_thread(other, [_user("other key is not affected")], now=start)
+    first = service.start_thread(mine, [_user("1")], now=start)
+    rid = service.new_response_id()
+    service.store_response(mine, rid, [_user("2")], [], {"id": rid}, now=start + timedelta(hours=1))
+    # The first thread was used last: the stored response's conversation is the least recently used one.
+    service.append_turn(first, [_user("1 again")], now=start + timedelta(hours=2))
+    third = service.start_thread(mine, [_user("3")])
+    assert service.usage_for_key(mine).conversations == 2
+    assert service.load_thread(mine, first.public_id).items == (_user("1"), _user("1 again"))
+    assert service.load_thread(mine, third.public_id).items == (_user("3"),)
     with pytest.raises(ApiError) as caught:
-        service.start_thread(mine, [_user("3")])
-    assert caught.value.code == "too_many_conversations" and "2 conversations" in caught.value.message
-    service.start_thread(other, [_user("other key is not affected")])
+        service.get_response(mine, rid)
+    assert caught.value.status == 404
+    assert service.usage_for_key(mine).responses == 0
+    assert service.usage_for_key(other).conversations == 1
+    # A client starting a conversation on every call keeps working, and the cap keeps holding.
+    for turn in range(5):
+        service.start_thread(mine, [_user(f"stateless {turn}")])
+    assert service.usage_for_key(mine).conversations == 2
 
 
 def test_the_cap_counts_only_conversations_within_retention(app, key_ids):
@@ -235,3 +251,14 @@ def test_revoking_a_key_deletes_its_conversations(key_ids):
     with pytest.raises(ApiError):
         service.load_thread(mine, thread.public_id)
     assert service.usage_for_key(other).conversations == 1
+
+
+def test_the_daily_purge_of_pforte_serve_deletes_expired_conversations(app, key_ids):
+    mine, _ = key_ids
+    old = service.start_thread(mine, [_user("old")], now=utcnow() - timedelta(days=31))
+    recent = service.start_thread(mine, [_user("recent")])
+    removed = run_purges(app, (("request-log rows", purge_request_logs), *DAILY_PURGES))
+    assert removed == {"request-log rows": 0, "conversations": 1}
+    with pytest.raises(ApiError):  # read as of a month ago, when it was within retention: the row is gone
+        service.load_thread(mine, old.public_id, now=utcnow() - timedelta(days=30))
+    assert service.load_thread(mine, recent.public_id).items == (_user("recent"),)

@@ -38,7 +38,7 @@ def test_use_page_fills_in_base_url_and_enabled_model_for_admins(client, client_
     assert 'value="http://localhost/v1"' in html
     assert '<option value="demo-chat">demo-chat (demo)</option>' in html and "demo-off" not in html
     assert '<option value="local-chat">local-chat</option>' in html
-    assert html.count('data-fill="key"') == 5 and 'data-fill="model">demo-chat<' in html
+    assert html.count('data-fill="key"') == 10 and 'data-fill="model">demo-chat<' in html
 
     anonymous = client.get("/use").get_data(as_text=True)
     # The key's own models come from /v1/models in the browser; only the enabled built-in demo models are

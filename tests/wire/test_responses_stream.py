@@ -275,3 +275,37 @@ def test_sdk_responses_stream_helper_text_deltas():
         deltas = [event.delta for event in stream if event.type == "response.output_text.delta"]
         final = stream.get_final_response()
     assert deltas == ["One ", "two"] and final.output_text == "One two"
+
+
+class StoringEncoder(ResponsesStreamEncoder):
+    """Sees the finished response before it is sent; refuses to keep it when told to."""
+
+    def __init__(self, refuse: ApiError | None = None):
+        super().__init__(response_shell({"model": "public", "input": "x"}, model="public"))
+        self.refuse = refuse
+        self.seen: list[dict] = []
+
+    def completing(self, response: dict) -> None:
+        self.seen.append(response)
+        if self.refuse is not None:
+            raise self.refuse
+
+
+def test_completing_sees_the_response_that_completed_carries():
+    coder = StoringEncoder()
+    events = validated(run(text_chunks("Hi"), coder=coder))
+    (seen,) = coder.seen
+    assert events[-1].type == "response.completed"
+    assert seen["id"] == events[-1].response.id == events[0].response.id
+    assert seen["status"] == "completed" and seen["output"][0]["content"][0]["text"] == "Hi"
+
+
+def test_a_response_that_cannot_be_kept_ends_in_response_failed():
+    error = ApiError(400, "invalid_request_error", "conversation_too_large", "This conversation is full.")
+    coder = StoringEncoder(refuse=error)
+    data = run(text_chunks("Hi"), coder=coder)
+    assert names(data)[-2:] == ["response.output_item.done", "response.failed"]
+    failed = validated(data)[-1].response
+    assert failed.status == "failed" and failed.error.message == "This conversation is full."
+    assert failed.output[0].content[0].text == "Hi"
+    assert coder.end() == b""
