@@ -187,7 +187,8 @@ def fail_after(encoder: OpenAIStreamEncoder, events: int) -> None:
 def answer_models(call: Call) -> Response:
     """The models the key may use and the assistants it may call (a key made for an assistant: that one)."""
     models = [] if call.key.assistant_id else policy.visible_models(call.key, list_models())
-    data = [*map(model_object, models), *map(assistant_object, assistant_context.visible_assistants(call.key))]
+    data = sorted([*map(model_object, models), *map(assistant_object, assistant_context.visible_assistants(call.key))],
+                  key=lambda item: item["id"])
     return json_response({"object": "list", "data": data, "has_more": False,
                           "first_id": data[0]["id"] if data else None,
                           "last_id": data[-1]["id"] if data else None})
