@@ -49,6 +49,11 @@
     var d = event.target;
     if (d.tagName === "DIALOG" && d._opener && document.body.contains(d._opener)) d._opener.focus();
   }, true);
+  // Messages flashed on page load describe the page before the change that htmx just swapped in:
+  // remove them, so that only the swapped-in message is shown (and announced).
+  document.addEventListener("htmx:afterSwap", function () {
+    document.querySelectorAll("main > .flashes").forEach(function (f) { f.remove(); });
+  });
   // Open a dialog that htmx just swapped in (data-auto-open).
   document.addEventListener("htmx:afterSettle", function (event) {
     var d = event.target.querySelector && event.target.querySelector("dialog[data-auto-open]");

@@ -58,6 +58,7 @@ def test_wrong_passwords_are_throttled_with_a_clear_message(page, admin_server):
 def test_owner_adds_disables_and_resets_a_user_without_reloading(logged_in_page, admin_server, chromium):
     page = logged_in_page
     page.get_by_role("link", name="Users").click()
+    page.wait_for_url(f"{admin_server.url}/users", wait_until="load")  # htmx is bound to the forms by then
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
 
     page.get_by_label("User name").fill("bodo")
@@ -97,6 +98,21 @@ def test_owner_adds_disables_and_resets_a_user_without_reloading(logged_in_page,
         expect(bodo.get_by_role("button", name="Create user")).to_have_count(0)
     finally:
         other.close()
+
+
+def test_a_message_from_the_last_page_load_gives_way_to_the_next_change(logged_in_page, admin_server):
+    """A change made without htmx (a plain form post) flashes its message into the next page; the next change
+    that htmx swaps in replaces it instead of standing beside it."""
+    page = logged_in_page
+    page.goto(f"{admin_server.url}/users")
+    page.get_by_label("User name").fill("carla")
+    page.get_by_label("Initial password").fill("carla-password-1")
+    with page.expect_navigation():  # form.submit() bypasses htmx: a full post/redirect/get
+        page.evaluate("document.querySelector('#users-panel form[action$=\"/users\"]').submit()")
+    expect(page.get_by_role("status")).to_have_text("User carla was created.")
+
+    page.locator("tr", has_text="carla").get_by_role("button", name="Disable carla").click()
+    expect(page.get_by_role("status")).to_have_text("User carla was disabled.")  # one status, the new one
 
 
 def test_the_audit_trail_shows_logins_and_downloads_as_csv(logged_in_page, admin_server):
