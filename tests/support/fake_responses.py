@@ -16,7 +16,8 @@ Failure modes use the fake upstream's directives (model suffix `+name=value`, or
 the last input text): status=N, retry_after=S, first_byte_delay=S and hang=1 before any byte (as for chat);
 chunk_delay=S before every stream event; die_after=N sends N events, then resets the connection;
 error_after=N sends N events, then response.failed (error code server_error, usage of the input so far);
-no_usage=1 leaves usage out (null).
+no_usage=1 leaves usage out (null). The bytes of a stream are kept in its request's /stats entry
+(`stream_sent`), so that a test can compare them with what reached the client.
 """
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def responses(request, server):
     modes = {**fake.directives(request), **text_directives(fake, body)}
     response = build_response(fake, body, modes)
     if body.get("stream") or any(mode in modes for mode in SLOW_MODES):
-        return lambda exchange: answer_slowly(fake, exchange, body, modes, response)
+        record = server.stats.recent[-1]  # this request's entry in /stats: the stream's bytes go there too
+        return lambda exchange: answer_slowly(fake, exchange, body, modes, response, record)
     return fake.json_reply(200, response)
 
 
@@ -122,7 +124,7 @@ def build_response(fake, body: dict, modes: dict) -> dict:
         output_tokens = len(words)
     input_tokens = sum(len(text.split()) for text in texts(body.get("input")) + [body.get("instructions") or ""])
     usage = None if "no_usage" in modes else {
-        "input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens": input_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": input_tokens + output_tokens}
     return {
@@ -170,7 +172,7 @@ def stream_events(fake, response: dict) -> list[dict]:
     return events
 
 
-async def answer_slowly(fake, exchange, body: dict, modes: dict, response: dict) -> None:
+async def answer_slowly(fake, exchange, body: dict, modes: dict, response: dict, record: dict) -> None:
     if not await fake.before_first_byte(exchange, modes):
         return
     if not body.get("stream"):
@@ -185,6 +187,7 @@ async def answer_slowly(fake, exchange, body: dict, modes: dict, response: dict)
         return
     delay = float(modes.get("chunk_delay", 0))
     events = stream_events(fake, response)
+    record["stream_sent"] = ""
     for sequence, event in enumerate(events):
         if sequence == int(modes.get("die_after", -1)):
             exchange.abort()
@@ -199,7 +202,9 @@ async def answer_slowly(fake, exchange, body: dict, modes: dict, response: dict)
             stats.closed_by_client += 1
             return
         data = json.dumps({**event, "sequence_number": sequence}, separators=(",", ":"))
-        exchange.chunk(f"event: {event['type']}\ndata: {data}\n\n".encode())
+        frame = f"event: {event['type']}\ndata: {data}\n\n"
+        record["stream_sent"] += frame
+        exchange.chunk(frame.encode())
         if event["type"] == "response.failed":
             break
     exchange.end_stream()
