@@ -124,13 +124,13 @@ class NativeStreamEncoder(StreamEncoder):
 
     def encode(self, block: dict | bytes) -> bytes:
         name = event_type(block)
+        if name in CLOSING_EVENTS:
+            return self._closing(name, block)
         self.last = block
         if name == OUTPUT_DELTA:
             self.call.output_estimate += 1
         elif self.shell is None and name == b"response.created":
             self.shell = event_data(block).get("response")
-        elif name in CLOSING_EVENTS:
-            return self._closing(name, block)
         elif name == b"error":
             self.closed = True
             self.call.fail(upstream_failed())
@@ -147,7 +147,7 @@ class NativeStreamEncoder(StreamEncoder):
             return block
         try:
             self.keep(self.call, answered(self.call, response))
-        except ApiError as error:
+        except ApiError as error:  # our response.failed goes out in its place, under its number
             self.call.fail(error)
             self.closed = False
             return self.error(error)

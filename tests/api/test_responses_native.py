@@ -53,8 +53,8 @@ def native_requests(gateway) -> int:
     return gateway.upstream_stats()["by_path"].get("/v1/responses", 0)
 
 
-def read_stream(gateway, body: dict, key: str | None = None):
-    conn, response = raw_post(gateway.url, "/v1/responses", {**body, "stream": True}, key or gateway.key)
+def read_stream(gateway, body: dict, headers: dict | None = None, key: str | None = None):
+    conn, response = raw_post(gateway.url, "/v1/responses", {**body, "stream": True}, key or gateway.key, headers)
     assert response.status == 200, response.read()
     data = response.read()
     conn.close()
@@ -307,3 +307,34 @@ def test_turning_the_flag_off_translates_to_chat_again(native):
         return last_request(native)["path"] == "/v1/chat/completions"
 
     wait_for(translated)
+
+
+def test_an_internal_error_mid_stream_is_our_response_failed(native):
+    response, data = read_stream(native, {"model": NATIVE, "input": "[fake chunk_delay=0.05] hi"},
+                                      {"x-pforte-test-fault": "stream"})
+    events = validated(without_pings(data))
+    assert events[-1].type == "response.failed" and events[-1].response.error.code == "server_error"
+    assert "injected" not in events[-1].response.error.message and b"Traceback" not in data
+    row = wait_for(lambda: native.log_row(response.getheader("x-request-id")))
+    assert (row["status"], row["error_code"]) == (500, "internal_error")
+
+
+def test_a_streamed_answer_that_cannot_be_stored_ends_with_response_failed(native):
+    """A conversation is capped (1 MiB by default): the turn that would pass the cap is answered by the upstream,
+    but the client gets response.failed in place of response.completed, never an answer the next turn would miss."""
+    key = native.create_key("native-full", "--keep-conversations")
+    client = native.client(key["key"])
+    previous, big = None, "x" * 240_000
+    for _ in range(4):
+        previous = client.responses.create(model=NATIVE, input=big, previous_response_id=previous or openai.omit).id
+    before = native_requests(native)
+    response, data = read_stream(native, {"model": NATIVE, "input": big, "previous_response_id": previous},
+                                      key=key["key"])
+    assert native_requests(native) == before + 1
+    events = validated(without_pings(data))
+    assert "response.completed" not in [event.type for event in events]
+    assert events[-1].type == "response.failed" and events[-1].response.error.code == "invalid_prompt"
+    row = wait_for(lambda: native.log_row(response.getheader("x-request-id")))
+    assert (row["status"], row["error_code"]) == (400, "conversation_too_large")
+    assert row["output_tokens"] == 8 and not row["usage_estimated"]  # the upstream's usage is settled all the same
+
