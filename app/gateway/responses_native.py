@@ -110,9 +110,10 @@ def event_data(block: bytes) -> dict:
 
 
 class NativeStreamEncoder(StreamEncoder):
-    """Passes the upstream's Responses events on unchanged, reading what settlement and storage need: the
-    response of `response.created` (for a failure of our own), the sequence numbers, the usage and the
-    finished response of the closing event."""
+    """Passes the upstream's Responses events (whole SSE blocks, see ResponsesEventStream) on unchanged,
+    reading what settlement and storage need: the response of `response.created` (for a response.failed of
+    our own), the text deltas (an estimate when no usage comes), and the usage and finished response of the
+    closing event. Two JSON parses per stream; the other events are looked at, not parsed."""
 
     def __init__(self, call: Call, prompt_tokens: int, keep: Keep):
         super().__init__(call)
@@ -122,7 +123,7 @@ class NativeStreamEncoder(StreamEncoder):
         self.last = b""  # the last event passed on (its sequence number is read when we need the next)
         self.closed = False  # a closing event (or an upstream error event) has been passed on
 
-    def encode(self, block: dict | bytes) -> bytes:
+    def encode(self, block: bytes) -> bytes:
         name = event_type(block)
         if name in CLOSING_EVENTS:
             return self._closing(name, block)

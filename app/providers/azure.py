@@ -4,10 +4,10 @@ The base URL is the resource endpoint (`https://NAME.openai.azure.com`); the mod
 deployment. A base URL that already names a deployment (`…/openai/deployments/NAME`) is used as it is,
 and one ending in `/openai/v1` uses Azure's newer OpenAI-style API (the model goes in the body).
 
-Azure's Responses API is not per deployment: `POST {resource}/openai/responses?api-version=…` (the
-connection's api-version when it is one that has the Responses API, from 2025-03-01-preview on, else
-2025-04-01-preview) or `{resource}/openai/v1/responses`, with the
-deployment as `model` in the body.
+Azure's Responses API is not per deployment: `POST {resource}/openai/responses?api-version=…`, or
+`{resource}/openai/v1/responses` for a base URL ending in `/openai/v1`, with the deployment as `model` in
+the body. The api-version is the connection's when it has the Responses API (2025-03-01-preview or later),
+else 2025-04-01-preview.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from app.providers.base import UpstreamTarget
 from app.providers.openai_compatible import PATHS, OpenAICompatibleProvider
 
 DEFAULT_API_VERSION = "2024-10-21"
-RESPONSES_API_VERSION = "2025-04-01-preview"  # the first api-version with the Responses API
+RESPONSES_API_VERSION = "2025-04-01-preview"  # for Responses calls when the connection's api-version is older
 
 
 class AzureProvider(OpenAICompatibleProvider):
