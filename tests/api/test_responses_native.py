@@ -260,6 +260,16 @@ def test_the_upstreams_response_failed_is_relayed_and_settled(native):
     assert (row["input_tokens"], row["output_tokens"], bool(row["usage_estimated"])) == (3, 0, False)
 
 
+def test_the_upstreams_error_event_is_relayed_and_settled_as_a_failure(native):
+    response, data = read_stream(native, {"model": NATIVE, "input": "[fake error_event_after=5] hi"})
+    assert without_pings(data) == last_request(native)["stream_sent"].encode()
+    events = validated(without_pings(data))
+    assert events[-1].type == "error" and events[-1].code == "server_error"
+    assert "response.failed" not in [event.type for event in events]  # no second ending of our own
+    row = wait_for(lambda: native.log_row(response.getheader("x-request-id")))
+    assert (row["status"], row["error_code"]) == (502, "upstream_error")
+
+
 def test_a_stream_broken_off_ends_with_our_response_failed(native):
     response, data = read_stream(native, {"model": NATIVE, "input": "[fake die_after=6] hi"})
     events = validated(without_pings(data))  # sequence numbers 0, 1, … go on through our own event

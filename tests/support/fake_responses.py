@@ -16,6 +16,7 @@ Failure modes use the fake upstream's directives (model suffix `+name=value`, or
 the last input text): status=N, retry_after=S, first_byte_delay=S and hang=1 before any byte (as for chat);
 chunk_delay=S before every stream event; die_after=N sends N events, then resets the connection;
 error_after=N sends N events, then response.failed (error code server_error, usage of the input so far);
+error_event_after=N sends N events, then an `error` event (code server_error) and ends the stream;
 no_usage=1 leaves usage out (null). The bytes of a stream are kept in its request's /stats entry
 (`stream_sent`), so that a test can compare them with what reached the client.
 """
@@ -198,6 +199,8 @@ async def answer_slowly(fake, exchange, body: dict, modes: dict, response: dict,
                       "usage": response["usage"] and {**response["usage"], "output_tokens": 0,
                                                       "total_tokens": response["usage"]["input_tokens"]}}
             event = {"type": "response.failed", "response": failed}
+        if sequence == int(modes.get("error_event_after", -1)):
+            event = {"type": "error", "code": "server_error", "message": "fake error event", "param": None}
         if not await exchange.sleep(delay):
             stats.closed_by_client += 1
             return
@@ -205,7 +208,7 @@ async def answer_slowly(fake, exchange, body: dict, modes: dict, response: dict,
         frame = f"event: {event['type']}\ndata: {data}\n\n"
         record["stream_sent"] += frame
         exchange.chunk(frame.encode())
-        if event["type"] == "response.failed":
+        if event["type"] in ("response.failed", "error"):
             break
     exchange.end_stream()
     stats.streams_completed += 1
