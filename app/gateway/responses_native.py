@@ -9,7 +9,8 @@ errors before an answer are mapped as on the chat path.
 
 A plain answer is the upstream's, with `model` the public id and `previous_response_id` the client's; its
 usage is settled. A stream is relayed event by event, byte for byte as the upstream sent it: usage is read
-from the closing `response.completed`, `response.incomplete` or `response.failed`. When the stream breaks
+from the closing `response.completed`, `response.incomplete` or `response.failed` (a failure, `response.failed`
+or `error`, has the connection's credential cut out should the upstream echo it). When the stream breaks
 off, or ends without one of those, Pforte ends it with its own `response.failed`. A key that keeps
 conversations stores the finished response (under the upstream's id, which the client saw); if it cannot
 be stored the client gets `response.failed` in its place.
@@ -127,7 +128,6 @@ class NativeStreamEncoder(StreamEncoder):
         name = event_type(block)
         if name in CLOSING_EVENTS:
             return self._closing(name, block)
-        self.last = block
         if name == OUTPUT_DELTA:
             self.call.output_estimate += 1
         elif self.shell is None and name == b"response.created":
@@ -135,6 +135,8 @@ class NativeStreamEncoder(StreamEncoder):
         elif name == b"error":
             self.closed = True
             self.call.fail(upstream_failed())
+            block = self._scrubbed(block)
+        self.last = block
         return block
 
     def _closing(self, name: bytes, block: bytes) -> bytes:
@@ -145,13 +147,20 @@ class NativeStreamEncoder(StreamEncoder):
         self.call.usage = Usage(*counts) if counts else self._estimate()
         if name == b"response.failed":
             self.call.fail(upstream_failed())
-            return block
+            return self._scrubbed(block)
         try:
             self.keep(self.call, answered(self.call, response))
         except ApiError as error:  # our response.failed goes out in its place, under its number
             self.call.fail(error)
             self.closed = False
             return self.error(error)
+        return block
+
+    def _scrubbed(self, block: bytes) -> bytes:
+        """An upstream failure without the connection's credential, should the upstream echo it."""
+        secret = self.call.model.target.api_key
+        if secret and len(secret) >= 4 and secret.encode() in block:
+            return block.replace(secret.encode(), b"[redacted]")
         return block
 
     def end(self) -> bytes:

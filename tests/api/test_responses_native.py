@@ -270,6 +270,13 @@ def test_the_upstreams_error_event_is_relayed_and_settled_as_a_failure(native):
     assert (row["status"], row["error_code"]) == (502, "upstream_error")
 
 
+@pytest.mark.parametrize("directive", ["error_after=3", "error_event_after=3"])
+def test_an_upstream_failure_never_shows_the_connections_key(native, directive):
+    _response, data = read_stream(native, {"model": NATIVE, "input": f"[fake {directive} echo_key=1] hi"})
+    assert b"sk-upstream-secret" in last_request(native)["stream_sent"].encode()  # the upstream did echo it
+    assert b"sk-upstream-secret" not in data and b"Bearer [redacted]" in data
+
+
 def test_a_stream_broken_off_ends_with_our_response_failed(native):
     response, data = read_stream(native, {"model": NATIVE, "input": "[fake die_after=6] hi"})
     events = validated(without_pings(data))  # sequence numbers 0, 1, … go on through our own event

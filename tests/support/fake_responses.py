@@ -17,6 +17,7 @@ the last input text): status=N, retry_after=S, first_byte_delay=S and hang=1 bef
 chunk_delay=S before every stream event; die_after=N sends N events, then resets the connection;
 error_after=N sends N events, then response.failed (error code server_error, usage of the input so far);
 error_event_after=N sends N events, then an `error` event (code server_error) and ends the stream;
+echo_key=1 puts the request's credential into those failures' messages (as a careless upstream might);
 no_usage=1 leaves usage out (null). The bytes of a stream are kept in its request's /stats entry
 (`stream_sent`), so that a test can compare them with what reached the client.
 """
@@ -180,6 +181,7 @@ async def answer_slowly(fake, exchange, body: dict, modes: dict, response: dict,
         exchange.send(fake.json_reply(200, response))
         return
     stats = exchange.stats
+    echoed = " " + exchange.request.headers.get("authorization", "") if "echo_key" in modes else ""
     exchange.start_stream()
     stats.streams_started += 1
     if "hang" in modes:
@@ -195,12 +197,12 @@ async def answer_slowly(fake, exchange, body: dict, modes: dict, response: dict,
             return
         if sequence == int(modes.get("error_after", -1)):
             failed = {**response, "status": "failed", "output": [], "incomplete_details": None,
-                      "error": {"code": "server_error", "message": "fake failure mid-stream"},
+                      "error": {"code": "server_error", "message": "fake failure mid-stream" + echoed},
                       "usage": response["usage"] and {**response["usage"], "output_tokens": 0,
                                                       "total_tokens": response["usage"]["input_tokens"]}}
             event = {"type": "response.failed", "response": failed}
         if sequence == int(modes.get("error_event_after", -1)):
-            event = {"type": "error", "code": "server_error", "message": "fake error event", "param": None}
+            event = {"type": "error", "code": "server_error", "message": "fake error event" + echoed, "param": None}
         if not await exchange.sleep(delay):
             stats.closed_by_client += 1
             return
