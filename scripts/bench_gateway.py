@@ -9,7 +9,9 @@ Parts:
             first byte at the target rate of 500 streams/s (open loop over at most 32 connections)
   responses /v1/responses against chat completions through the same gateway: added latency at c1 and
             throughput at c32 (wrk), and 32-chunk streams at concurrency 32; target: no more than chat's
-            overhead plus 20 %
+            overhead plus 20 %. Also the native variant: /v1/responses through a connection whose upstream
+            offers the Responses API (forwarded unchanged), against calling the fake upstream's
+            /v1/responses directly (reported, no target)
   hold      2,000 concurrent 10-second streams held by one `pforte serve`: errors and peak RSS
   all       keys + gateway + streams + hold, then one summary table against the targets (the default)
 
@@ -29,6 +31,7 @@ import time
 
 from bench_harness import (
     CHURN_MODEL,
+    NATIVE_MODEL,
     ROOT,
     Stack,
     chat_body,
@@ -219,13 +222,17 @@ def bench_responses(stack: Stack, args) -> dict:
         "direct c1": (up_port, direct_path, chat_body(), 1), "chat c1": (gw_port, chat_path, chat_body(), 1),
         "responses c1": (gw_port, resp_path, responses_body(), 1),
         "chat c32": (gw_port, chat_path, chat_body(), 32), "responses c32": (gw_port, resp_path, responses_body(), 32),
+        "direct resp c1": (up_port, resp_path, responses_body(), 1),
+        "native c1": (gw_port, resp_path, responses_body(model=NATIVE_MODEL), 1),
+        "native c32": (gw_port, resp_path, responses_body(model=NATIVE_MODEL), 32),
     }
     for port, path, body, _ in cases.values():  # warm up
         wrk(port, path, key, body, connections=32, seconds=1, workdir=work)
     results: dict[str, list] = {name: [] for name in cases}
-    streams: dict[str, list] = {"chat": [], "responses": []}
+    streams: dict[str, list] = {"chat": [], "responses": [], "native": []}
     stream_cases = {"chat": (chat_path, chat_body(STREAM_CONTENT, stream=True)),
-                    "responses": (resp_path, responses_body(STREAM_CONTENT, stream=True))}
+                    "responses": (resp_path, responses_body(STREAM_CONTENT, stream=True)),
+                    "native": (resp_path, responses_body(STREAM_CONTENT, stream=True, model=NATIVE_MODEL))}
     for run in range(args.runs):
         names = list(cases) if run % 2 == 0 else list(cases)[::-1]
         for name in names:
@@ -234,7 +241,7 @@ def bench_responses(stack: Stack, args) -> dict:
             results[name].append(result)
             say(f"  run {run + 1} {name:14} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
                 f"errors {fmt_errors(result.errors)}")
-        for name in (("chat", "responses") if run % 2 == 0 else ("responses", "chat")):
+        for name in (("chat", "responses", "native") if run % 2 == 0 else ("native", "responses", "chat")):
             path, body = stream_cases[name]
             result = stream_load(gw_port, path, key, body, concurrency=args.stream_concurrency, seconds=args.seconds)
             streams[name].append(result)
@@ -254,6 +261,11 @@ def bench_responses(stack: Stack, args) -> dict:
         "responses_errors": sum(r.error_count for name in ("responses c1", "responses c32") for r in results[name])
         + sum(r.errors for r in streams["responses"]),
     }
+    out["native_added_p50_ms"] = med("native c1", "p50_ms") - med("direct resp c1", "p50_ms")
+    out["native_rps_c32"] = med("native c32", "rps")
+    out["native_streams_per_s"] = median(r.rate for r in streams["native"])
+    out["native_errors"] = sum(r.error_count for name in ("native c1", "native c32") for r in results[name]) \
+        + sum(r.errors for r in streams["native"])
     out["responses_rps_pct"] = 100 * (out["responses_rps_c32"] / out["chat_rps_c32"] - 1)
     out["responses_streams_pct"] = 100 * (out["responses_streams_per_s"] / out["chat_streams_per_s"] - 1)
     say(f"\n  added latency c1 p50: responses {resp_added:+.2f} ms, chat {chat_added:+.2f} ms "
@@ -263,6 +275,9 @@ def bench_responses(stack: Stack, args) -> dict:
     say(f"  streams c{args.stream_concurrency}: responses {out['responses_streams_per_s']:.0f}, chat "
         f"{out['chat_streams_per_s']:.0f} streams/s ({out['responses_streams_pct']:+.1f} %); "
         f"errors {out['responses_errors']}")
+    say(f"  native (forwarded unchanged): added latency c1 p50 {out['native_added_p50_ms']:+.2f} ms (against the "
+        f"upstream's /v1/responses), throughput c32 {out['native_rps_c32']:.0f} req/s, streams "
+        f"{out['native_streams_per_s']:.0f} streams/s; errors {out['native_errors']}")
     return out
 
 

@@ -26,6 +26,7 @@ PFORTE = str(ROOT / ".venv" / "bin" / "pforte")
 FAKE_UPSTREAM = str(ROOT / "tests" / "fake_upstream.py")
 MODEL = "bench"
 CHURN_MODEL = "bench-churn"
+NATIVE_MODEL = "bench-native"  # the same fake upstream through a connection that offers the Responses API
 BIG = "2000000000"
 # Every restriction a key can have, each loose enough never to refuse the benchmark's requests (issue 4).
 RESTRICTIONS = ("--scope", "llm", "--models", f"{MODEL},{CHURN_MODEL}", "--allow-ip", "127.0.0.1",
@@ -147,7 +148,9 @@ class Stack:
                  f"http://127.0.0.1:{self.upstream_port}/v1")
         self.cli("connections", "add", "--name", "fake-churn", "--kind", "openai", "--base-url",
                  f"http://127.0.0.1:{self.churn_port}/v1")
-        for model, connection in ((MODEL, "fake"), (CHURN_MODEL, "fake-churn")):
+        self.cli("connections", "add", "--name", "fake-native", "--kind", "openai", "--base-url",
+                 f"http://127.0.0.1:{self.upstream_port}/v1", "--responses-api")
+        for model, connection in ((MODEL, "fake"), (CHURN_MODEL, "fake-churn"), (NATIVE_MODEL, "fake-native")):
             self.cli("models", "add", "--id", model, "--connection", connection, "--input-price", "1",
                      "--output-price", "2")
         self.keys["plain"] = json.loads(self.cli("keys", "create", "--name", "bench", "--json"))["key"]

@@ -10,7 +10,9 @@ gateway against. It speaks:
   GET  /health                the fixture waits on it
   GET  /stats                 counters and the last requests (headers, query, JSON body) as JSON
   POST /stats/reset
-Handlers from tests/support/fake_anthropic.py are added when that module exists (`register(server)`).
+Handlers from tests/support/fake_anthropic.py (POST /v1/messages) and tests/support/fake_responses.py
+(POST /v1/responses, OpenAI's own Responses API, and Azure's forms of it) are added when those modules
+exist (`register(server)`).
 
 Failure modes are chosen per request by directives, either in the model name after a `+`
 (`gpt-fake+die_after=3+chunk_delay=0.1`) or in the last message / prompt / input text as
@@ -633,12 +635,12 @@ def build_server(max_requests_per_connection: int = 0, drop_after: int = 0) -> F
     ):
         server.route(method, path, handler)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    try:
-        from support import fake_anthropic
-    except ImportError:
-        pass
-    else:
-        fake_anthropic.register(server)
+    for name in ("fake_anthropic", "fake_responses"):
+        try:
+            module = __import__(f"support.{name}", fromlist=[name])
+        except ImportError:
+            continue
+        module.register(server)
     return server
 
 

@@ -34,23 +34,68 @@ def _fail(exc: Exception) -> click.ClickException:
 @click.option("--read-timeout", type=float, help="Seconds to wait between bytes (default 120).")
 @click.option("--timeout", "total_timeout", type=float,
               help="Seconds a whole request may take (default 600).")
+@click.option("--responses-api/--no-responses-api", default=False,
+              help="The upstream offers POST /v1/responses itself (openai and azure kinds): Responses calls "
+                   "are forwarded to it unchanged instead of translated to chat completions (default: no).")
 def add_connection_command(name, kind, base_url, api_key_env, api_version, connect_timeout, read_timeout,
-                           total_timeout) -> None:
+                           total_timeout, responses_api) -> None:
     """Add an upstream connection."""
-    credential = None
-    if api_key_env:
-        credential = os.environ.get(api_key_env, "")
-        if not credential.strip():
-            raise click.ClickException(f"The environment variable {api_key_env} is not set or empty.")
+    credential = _credential(api_key_env)
     values = {"name": name, "kind": kind, "base_url": base_url, "api_version": api_version,
               "connect_timeout": connect_timeout, "read_timeout": read_timeout,
-              "total_timeout": total_timeout}
+              "total_timeout": total_timeout, "responses_api": responses_api}
     try:
         connection = service.create_connection(values, credential=credential)
     except service.CatalogError as exc:
         raise _fail(exc) from exc
     state = "set" if connection.credential_encrypted else "not set"
     click.echo(f"Added {connection.kind} connection '{connection.name}' (API key {state}).")
+
+
+@connections.command("update")
+@click.argument("name")
+@click.option("--new-name", help="Rename the connection.")
+@click.option("--base-url")
+@click.option("--api-key-env", metavar="VAR", help="Replace the API key with the one in this environment variable.")
+@click.option("--api-version", help="Azure OpenAI api-version.")
+@click.option("--connect-timeout", type=float)
+@click.option("--read-timeout", type=float)
+@click.option("--timeout", "total_timeout", type=float)
+@click.option("--responses-api/--no-responses-api", default=None,
+              help="Whether the upstream offers POST /v1/responses itself (openai and azure kinds).")
+def update_connection_command(name, new_name, base_url, api_key_env, api_version, connect_timeout, read_timeout,
+                              total_timeout, responses_api) -> None:
+    """Change a connection: only the options given; the rest stays as it is."""
+    connection = _find_connection(name)
+    values = {field: getattr(connection, field) for field in ("name", "kind", "base_url", "api_version",
+                                                             "connect_timeout", "read_timeout", "total_timeout",
+                                                             "responses_api")}
+    given = {"name": new_name, "base_url": base_url, "api_version": api_version, "connect_timeout": connect_timeout,
+             "read_timeout": read_timeout, "total_timeout": total_timeout, "responses_api": responses_api}
+    values.update({field: value for field, value in given.items() if value is not None})
+    try:
+        connection = service.update_connection(connection.id, values, credential=_credential(api_key_env))
+    except service.CatalogError as exc:
+        raise _fail(exc) from exc
+    native = "offers the Responses API" if connection.responses_api else "Responses translated to chat"
+    click.echo(f"Updated {connection.kind} connection '{connection.name}' ({native}).")
+
+
+def _credential(api_key_env: str | None) -> str | None:
+    """The API key from the environment variable named by --api-key-env (None without the option)."""
+    if not api_key_env:
+        return None
+    credential = os.environ.get(api_key_env, "")
+    if not credential.strip():
+        raise click.ClickException(f"The environment variable {api_key_env} is not set or empty.")
+    return credential
+
+
+def _find_connection(name: str):
+    connection = next((c for c, _ in service.overview()[0] if c.name.lower() == name.lower()), None)
+    if connection is None:
+        raise click.ClickException(f"No connection named '{name}'.")
+    return connection
 
 
 @connections.command("list")
@@ -60,16 +105,14 @@ def list_connections_command(as_json: bool) -> None:
     rows = [_connection_dict(connection, count) for connection, count in service.overview()[0]]
     _print_rows(rows, as_json, "No connections.", lambda row: (
         f"{row['name']:<20} {row['kind']:<10} {row['base_url'] or '(built in)':<40} "
-        f"key {row['credential']:<8} models {row['models']}"))
+        f"key {row['credential']:<8} models {row['models']}{'  responses-api' if row['responses_api'] else ''}"))
 
 
 @connections.command("test")
 @click.argument("name")
 def test_connection_command(name: str) -> None:
     """Ask the upstream for its model list and print what it answered."""
-    connection = next((c for c, _ in service.overview()[0] if c.name.lower() == name.lower()), None)
-    if connection is None:
-        raise click.ClickException(f"No connection named '{name}'.")
+    connection = _find_connection(name)
     result = service.test_connection(connection.id)
     if result.demo:
         click.echo("OK: built-in demo connection, answers locally.")
@@ -155,7 +198,8 @@ def _connection_dict(connection, model_count: int) -> dict:
         "api_version": connection.api_version,
         "credential": "set" if connection.credential_encrypted else "not set",
         "connect_timeout": connection.connect_timeout, "read_timeout": connection.read_timeout,
-        "total_timeout": connection.total_timeout, "models": model_count, "demo": connection.kind == "demo",
+        "total_timeout": connection.total_timeout, "responses_api": bool(connection.responses_api),
+        "models": model_count, "demo": connection.kind == "demo",
     }
 
 

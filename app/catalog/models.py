@@ -6,6 +6,7 @@ from app.extensions import db
 
 CONNECTION_KINDS = ("openai", "azure", "anthropic", "demo")
 CAPABILITIES = ("chat", "embeddings", "tools", "vision")
+RESPONSES_API_KINDS = ("openai", "azure")  # kinds whose upstream may offer the Responses API itself
 
 
 class Connection(db.Model):
@@ -20,6 +21,8 @@ class Connection(db.Model):
     connect_timeout = db.Column(db.Float, nullable=False, default=5.0)
     read_timeout = db.Column(db.Float, nullable=False, default=120.0)
     total_timeout = db.Column(db.Float, nullable=False, default=600.0)
+    # The upstream offers POST /v1/responses itself (openai and azure kinds): Responses calls go there unchanged
+    responses_api = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

@@ -257,7 +257,7 @@ def _connection_snapshot(connection: Connection) -> dict:
         "name": connection.name, "kind": connection.kind, "base_url": connection.base_url,
         "api_version": connection.api_version, "credential_set": bool(connection.credential_encrypted),
         "connect_timeout": connection.connect_timeout, "read_timeout": connection.read_timeout,
-        "total_timeout": connection.total_timeout,
+        "total_timeout": connection.total_timeout, "responses_api": bool(connection.responses_api),
     }
 
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
 
-from app.catalog.models import CAPABILITIES, CONNECTION_KINDS
+from app.catalog.models import CAPABILITIES, CONNECTION_KINDS, RESPONSES_API_KINDS
 
 PUBLIC_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._:/@+-]{0,198}[A-Za-z0-9._:@+-])?$")
 API_VERSION = re.compile(r"^[A-Za-z0-9.-]{1,32}$")
@@ -71,8 +71,15 @@ def check_base_url(url: str, kind: str) -> str | None:
     return None
 
 
+def _flag(values: Mapping, name: str) -> bool:
+    """A checkbox or CLI flag: True, or a form's "1" / "on" / "true"."""
+    value = values.get(name)
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("1", "on", "true", "yes"))
+
+
 def clean_connection(values: Mapping) -> dict:
-    """Connection fields: name, kind, base_url, api_version and the three timeouts."""
+    """Connection fields: name, kind, base_url, api_version, the three timeouts and responses_api (whether
+    the upstream offers the Responses API itself; only OpenAI-style and Azure upstreams can)."""
     errors: dict[str, object] = {}
     name = _text(values, "name")
     if not name or len(name) > 100:
@@ -95,10 +102,13 @@ def clean_connection(values: Mapping) -> dict:
             errors["total_timeout"] = _l("The total timeout must not be shorter than the connect timeout.")
         elif timeouts["read_timeout"] > timeouts["total_timeout"]:
             errors["total_timeout"] = _l("The total timeout must not be shorter than the read timeout.")
+    responses_api = _flag(values, "responses_api")
+    if responses_api and kind in CONNECTION_KINDS and kind not in RESPONSES_API_KINDS:
+        errors["responses_api"] = _l("Only OpenAI-compatible and Azure OpenAI upstreams can offer the Responses API.")
     if errors:
         raise CatalogError(errors)
     return {"name": name, "kind": kind, "base_url": base_url,
-            "api_version": api_version if kind == "azure" else None, **timeouts}
+            "api_version": api_version if kind == "azure" else None, **timeouts, "responses_api": responses_api}
 
 
 def parse_capabilities(raw: str | Iterable[str] | None) -> list[str] | None:

@@ -762,7 +762,10 @@ def openapi_document(server_url: str) -> dict:
                     named_events=True,
                     extra_headers={"x-pforte-dropped-tools": {"$ref": "#/components/headers/DroppedTools"}},
                     description="Works with every model: the request is translated to a chat completion and "
-                    "the answer back. Streams named server-sent events when `stream` is true. Tools the "
+                    "the answer back, or, when the model's connection says its upstream offers the Responses "
+                    "API, forwarded to it unchanged (model, output cap and `store: false` set by Pforte) with "
+                    "its answer and events passed on as they are. Streams named server-sent events when "
+                    "`stream` is true. Tools the "
                     "upstream cannot run are left out and named in `x-pforte-dropped-tools`. Errors use the "
                     "OpenAI shape and the codes of chat completions.",
                 )

@@ -3,7 +3,8 @@
 The request takes the same pipeline as chat (pipeline.run, endpoint "responses"): keys, scopes, IP and
 model rules, limits, the budget (reserved for `max_output_tokens`), usage and the request log. The request
 is translated to a chat completions request (app/wire/responses_request.py) for every upstream kind, and
-the completion or its chunk stream is translated back (responses_answer.py, responses_stream.py). Tools an
+the completion or its chunk stream is translated back (responses_answer.py, responses_stream.py); to an
+upstream whose connection says it offers the Responses API itself it goes unchanged (responses_native). Tools an
 upstream cannot run (web_search, namespace groups, …) are left out, and the answer names them in the
 `x-pforte-dropped-tools` header. Errors before an answer use the OpenAI shape and the codes of chat; an
 error after a stream has started is a `response.failed` event.
@@ -30,12 +31,12 @@ from app.gateway.openai_api import estimate_output, fail_after, json_response, t
 from app.gateway.openai_stream import chunk_dict, usage_object
 from app.gateway.pipeline import Call
 from app.gateway.relay import open_stream
+from app.gateway.responses_native import DROPPED_TOOLS_HEADER, answer_native
 from app.providers.base import Usage
 from app.wire.responses_answer import chat_completion_to_response, new_id, response_shell
 from app.wire.responses_request import responses_request_to_chat, validate_responses_request
 from app.wire.responses_stream import ResponsesStreamEncoder
 
-DROPPED_TOOLS_HEADER = "x-pforte-dropped-tools"
 INPUT_ITEMS_LIMIT = (1, 100, 20)  # the smallest, largest and default page of GET …/input_items
 ITEM_ID_PREFIXES = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_", "reasoning": "rs_"}
 
@@ -55,6 +56,8 @@ def validate_responses(body: dict) -> None:
 # --- steps 8 and 9 -------------------------------------------------------------------------------
 
 def answer_responses(call: Call) -> Response:
+    if call.model.target.responses_api:  # the upstream offers the Responses API itself
+        return answer_native(call, keep)
     fault = testing_fault(call)
     chat = responses_request_to_chat(call.body, max_tokens_field=pipeline.cap_field(call),
                                      earlier=conversation_context.earlier_items(call))

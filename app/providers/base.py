@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from app.api_errors import ApiError
 
-# What the gateway may ask of a provider; each maps to the OpenAI path of the same name.
-ENDPOINTS = ("chat", "completions", "embeddings")
+# What the gateway may ask of a provider; each maps to the OpenAI path of the same name ("responses" only
+# of OpenAI-style and Azure upstreams whose connection says they offer it).
+ENDPOINTS = ("chat", "completions", "embeddings", "responses")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class UpstreamTarget:
     connect_timeout: float = 5.0
     read_timeout: float = 120.0
     total_timeout: float = 600.0
+    responses_api: bool = False  # the upstream offers POST /responses itself (openai and azure kinds)
 
 
 # Upstream failures are ApiErrors like every other refusal; the name says where they come from.

@@ -1,7 +1,8 @@
 """OpenAI-style upstreams: OpenAI itself, vLLM, Ollama's /v1, llama.cpp server, LocalAI, Mistral, …
 
 The connection's base URL is what an OpenAI SDK would get as base_url (usually ending in /v1).
-Streams are relayed as raw `data:` payloads without decoding them (see UpstreamStream).
+Streams are relayed as raw `data:` payloads without decoding them (see UpstreamStream); a stream of the
+upstream's own Responses API (endpoint "responses") as whole SSE blocks (ResponsesEventStream).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from app.providers.transport import HttpTransport
 from app.providers.transport_errors import ReadTimedOut, TransportError
 from app.providers.upstream_errors import scrub
 
-PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
+PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings",
+         "responses": "/responses"}
 DRAIN_SECONDS = 0.5  # after [DONE], how long the rest of the body may take before the connection is dropped
 
 
@@ -46,6 +48,8 @@ class OpenAICompatibleProvider(Provider):
         response = self.transport.send(target, url, payload, headers)
         if not stream:
             return self.transport.read_json(response, target)
+        if endpoint == "responses":
+            return ResponsesEventStream(response, target)
         return OpenAIEventStream(response, target)
 
     def close(self) -> None:
@@ -84,14 +88,7 @@ class OpenAIEventStream(UpstreamStream):
     def poll_events(self, timeout: float) -> tuple[list[bytes], bool] | None:
         """The payloads that arrived within `timeout` seconds and whether the stream has ended; None
         when nothing arrived. Raises UpstreamError, after the payloads that came before the failure."""
-        if self._failure is not None:
-            raise self._failure
-        try:
-            data = self._response.poll(timeout)
-        except ReadTimedOut:
-            raise upstream_timeout() from None
-        except (TransportError, OSError):
-            raise upstream_failed("The upstream model server broke off the stream.") from None
+        data = self._read(timeout)
         if data is None:
             return None
         ended = self._response.done
@@ -119,6 +116,18 @@ class OpenAIEventStream(UpstreamStream):
         if ended:
             self._complete = True
         return payloads, ended
+
+    def _read(self, timeout: float) -> bytes | None:
+        """Body bytes that arrived within `timeout` seconds (None: nothing); b"" once the body ended. Raises
+        the failure held back for after the events before it, and read errors as UpstreamError."""
+        if self._failure is not None:
+            raise self._failure
+        try:
+            return self._response.poll(timeout)
+        except ReadTimedOut:
+            raise upstream_timeout() from None
+        except (TransportError, OSError):
+            raise upstream_failed("The upstream model server broke off the stream.") from None
 
     def _drain(self) -> None:
         """Read the end of the body after [DONE] (normally already here) so the connection can be reused."""
@@ -149,3 +158,40 @@ class OpenAIEventStream(UpstreamStream):
             self._response.release_conn()
         else:
             abort(self._response)
+
+
+class ResponsesEventStream(OpenAIEventStream):
+    """The events of an upstream's own Responses stream, each as the bytes of its whole SSE block (its
+    `event:` and `data:` lines and the blank line after it), to be passed on unchanged; CRLF line ends
+    become LF. Blocks without data (comments, keep-alives) are left out, the relay pings by itself; a
+    `data: [DONE]` ends the stream and is not passed on. Failures inside the stream (`response.failed`,
+    `error` events) are events like the others: the gateway reads them."""
+
+    def __init__(self, response: Response, target: UpstreamTarget):
+        super().__init__(response, target)
+        self._buffer = b""
+
+    def poll_events(self, timeout: float) -> tuple[list[bytes], bool] | None:
+        data = self._read(timeout)
+        if data is None:
+            return None
+        ended = self._response.done
+        buffer = self._buffer + data
+        if b"\r" in buffer:
+            if buffer.endswith(b"\r") and not ended:  # the \n of a CRLF may still be on its way
+                self._buffer = buffer
+                return [], False
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        blocks = buffer.split(b"\n\n")
+        self._buffer = b"" if ended else blocks.pop()
+        events = []
+        for block in blocks:
+            block = block.strip(b"\n")
+            if block.startswith(b"data: [DONE]") or block.endswith(b"\ndata: [DONE]"):
+                self._complete = True
+                return events, True
+            if block.startswith(b"data:") or b"\ndata:" in block:
+                events.append(block + b"\n\n")
+        if ended:
+            self._complete = True
+        return events, ended

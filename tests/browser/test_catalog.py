@@ -62,3 +62,30 @@ def test_admin_sets_up_a_connection_and_a_model(logged_in_page, admin_server):
     assert model["capabilities"] == ["chat", "embeddings", "tools"]
     assert model["upstream_model"] == "gpt-test-1"
     assert problems == []
+
+
+def test_admin_says_a_connection_offers_the_responses_api(logged_in_page, admin_server):
+    page = logged_in_page
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Models", exact=True).click()
+    page.get_by_role("link", name="Add connection").click()
+    page.get_by_label("Name").fill("native-llm")
+    page.get_by_label("Kind").select_option(label="OpenAI-compatible")
+    page.get_by_label("Base URL").fill("http://127.0.0.1:9/v1")
+    box = page.get_by_label("Upstream offers the Responses API")
+    expect(box).not_to_be_checked()
+    box.check()
+    page.get_by_role("button", name="Save connection").click()
+    expect(page.get_by_text("Connection “native-llm” added.")).to_be_visible()
+    row = page.locator("tr", has_text="native-llm")
+    expect(row.get_by_text("offers the Responses API")).to_be_visible()
+    listed = {c["name"]: c for c in json.loads(admin_server.cli("connections", "list", "--json").stdout)}
+    assert listed["native-llm"]["responses_api"] is True
+
+    row.get_by_role("link", name="Edit").click()
+    box = page.get_by_label("Upstream offers the Responses API")
+    expect(box).to_be_checked()
+    box.uncheck()
+    page.get_by_role("button", name="Save connection").click()
+    expect(page.locator("tr", has_text="native-llm").get_by_text("offers the Responses API")).to_have_count(0)
+    listed = {c["name"]: c for c in json.loads(admin_server.cli("connections", "list", "--json").stdout)}
+    assert listed["native-llm"]["responses_api"] is False

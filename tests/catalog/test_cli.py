@@ -93,3 +93,37 @@ def test_connections_test_reports_the_demo_and_a_dead_upstream(instance):
              "--connect-timeout", "1")
     result = instance("connections", "test", "dead", check=False)
     assert result.returncode == 1 and "connect" in result.stderr
+
+
+def test_the_responses_api_flag_is_set_changed_listed_and_audited(instance):
+    instance("connections", "add", "--name", "native", "--kind", "openai", "--base-url", "https://h.test/v1",
+             "--responses-api")
+    instance("connections", "add", "--name", "azure", "--kind", "azure", "--base-url", "https://r.test",
+             "--api-version", "2024-10-21", "--timeout", "300")
+    listed = {row["name"]: row for row in json.loads(instance("connections", "list", "--json").stdout)}
+    assert (listed["native"]["responses_api"], listed["azure"]["responses_api"]) == (True, False)
+    assert "responses-api" in instance("connections", "list").stdout
+    result = instance("connections", "update", "azure", "--responses-api")
+    assert "offers the Responses API" in result.stdout
+    instance("connections", "update", "native", "--no-responses-api", "--read-timeout", "30")
+    listed = {row["name"]: row for row in json.loads(instance("connections", "list", "--json").stdout)}
+    assert (listed["native"]["responses_api"], listed["azure"]["responses_api"]) == (False, True)
+    # what is not given stays as it was
+    assert listed["azure"]["api_version"] == "2024-10-21" and listed["azure"]["total_timeout"] == 300.0
+    assert listed["native"]["read_timeout"] == 30.0 and listed["native"]["base_url"] == "https://h.test/v1"
+    with sqlite3.connect(instance.path / "pforte.db") as db:
+        rows = db.execute("SELECT target_name, before, after FROM audit_events WHERE action = 'connection.update' "
+                          "ORDER BY id").fetchall()
+    assert [(name, json.loads(before)["responses_api"], json.loads(after)["responses_api"])
+            for name, before, after in rows] == [("azure", False, True), ("native", True, False)]
+
+
+def test_only_openai_style_and_azure_connections_offer_the_responses_api(instance):
+    result = instance("connections", "add", "--name", "claude", "--kind", "anthropic", "--base-url",
+                      "https://api.anthropic.test", "--responses-api", check=False)
+    assert result.returncode == 1 and "Only OpenAI-compatible and Azure OpenAI" in result.stderr
+    instance("connections", "add", "--name", "claude", "--kind", "anthropic", "--base-url",
+             "https://api.anthropic.test")
+    result = instance("connections", "update", "claude", "--responses-api", check=False)
+    assert result.returncode == 1 and "responses_api" in result.stderr
+    assert instance("connections", "update", "nobody", check=False).returncode == 1

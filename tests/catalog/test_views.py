@@ -204,3 +204,24 @@ def test_owner_can_edit_too(client_as, catalog, post):
     client = client_as("owner")
     assert "Add connection" in client.get("/catalog").get_data(as_text=True)
     assert post(client, f"/catalog/models/{catalog['llama']}/enabled", {"enabled": "0"}).status_code == 302
+
+
+def test_the_responses_api_checkbox_is_saved_shown_and_kept_on_errors(admin, app, post):
+    response = post(admin, "/catalog/connections/new", {**CONNECTION_FORM, "responses_api": "1"})
+    assert response.status_code == 302
+    html = admin.get("/catalog").get_data(as_text=True)
+    connection_id = int(re.search(r'id="connection-(\d+)"', html).group(1))
+    assert "offers the Responses API" in _row(html, f"connection-{connection_id}")
+    with app.app_context():
+        assert service.get_connection(connection_id).responses_api is True
+    edit = admin.get(f"/catalog/connections/{connection_id}/edit").get_data(as_text=True)
+    assert re.search(r'<input type="checkbox" id="responses_api" name="responses_api" value="1" checked', edit)
+    post(admin, f"/catalog/connections/{connection_id}/edit", CONNECTION_FORM)  # the box left unticked
+    with app.app_context():
+        assert service.get_connection(connection_id).responses_api is False
+    assert "offers the Responses API" not in admin.get("/catalog").get_data(as_text=True)
+    response = post(admin, "/catalog/connections/new", {**CONNECTION_FORM, "name": "claude", "kind": "anthropic",
+                                                        "base_url": "https://api.anthropic.test", "responses_api": "1"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Only OpenAI-compatible and Azure OpenAI" in html
+    assert re.search(r'name="responses_api" value="1" checked', html)
