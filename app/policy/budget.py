@@ -34,11 +34,12 @@ __all__ = ["MICRO", "cost_micro", "BudgetExhausted", "WorstCase", "worst_case_mi
 
 
 class BudgetExhausted(Exception):
-    """No credits left; `which` is "key" or "org"."""
+    """Not enough credits left for the request; `which` is "key" or "org", `remaining` what is left."""
 
-    def __init__(self, which: str):
+    def __init__(self, which: str, remaining: int = 0):
         super().__init__(which)
         self.which = which
+        self.remaining = remaining
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,7 @@ def reserve_key(conn, key, worst: WorstCase, cap: int, period: str) -> tuple[int
     quota, used, reserved = row
     cap = worst.cap_within(quota - used - reserved, cap)
     if cap is None:
-        raise BudgetExhausted("key")
+        raise BudgetExhausted("key", quota - used - reserved)
     amount = worst.micro(cap)
     if amount:
         conn.execute(ADD_KEY, {"id": key.id, "r": amount})
@@ -183,7 +184,7 @@ def reserve_org(conn, allowance: int, worst: WorstCase, cap: int, period: str) -
     used, reserved = conn.execute(LOCK_ORG, params).fetchone()
     cap = worst.cap_within(allowance - used - reserved, cap)
     if cap is None:
-        raise BudgetExhausted("org")
+        raise BudgetExhausted("org", allowance - used - reserved)
     amount = worst.micro(cap)
     if amount:
         conn.execute(ADD_ORG, {"p": period, "r": amount})

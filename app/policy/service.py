@@ -191,6 +191,12 @@ _EXHAUSTED = {
     "key_monthly": "This API key has used up its credit quota for this month; it renews on the 1st (UTC).",
     "org": "The organisation's monthly credit allowance is used up; it renews on the 1st (UTC).",
 }
+_TOO_LITTLE = {
+    "key": "The credits left on this API key do not pay for this request",
+    "org": "The credits left in the organisation's monthly allowance do not pay for this request",
+}
+_SMALLEST = (": its prompt and at least one output token per choice. Send a shorter prompt or fewer choices "
+             "(n), or ask for more credits.")
 
 
 def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: int,
@@ -231,7 +237,8 @@ def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: i
             cap, key_reserved, org_reserved = group.run(reserve)
     except budget.BudgetExhausted as exc:
         which = "key_monthly" if exc.which == "key" and key.quota_monthly else exc.which
-        raise PolicyDenied(402, "insufficient_quota", "insufficient_quota", _EXHAUSTED[which],
+        message = _TOO_LITTLE[exc.which] + _SMALLEST if exc.remaining > 0 else _EXHAUSTED[which]
+        raise PolicyDenied(402, "insufficient_quota", "insufficient_quota", message,
                            headers={"x-should-retry": "false"}) from None
     return Reservation(key.id, key_reserved, org_reserved, period if allowance is not None else None, cap)
 

@@ -182,7 +182,9 @@ def test_a_remainder_too_small_for_one_minimal_request_is_402(gateway):
     for body in (chat_body("tiny", n=20, max_tokens=50), chat_body("tiny " + "word " * 400)):
         response = post(gateway, "/v1/chat/completions", key, body)
         assert response.status_code == 402, response.text
-        assert response.json()["error"]["code"] == "insufficient_quota"
+        error = response.json()["error"]
+        assert error["code"] == "insufficient_quota"
+        assert error["message"].startswith("The credits left on this API key do not pay for this request")
     assert gateway.upstream_requests() == before
     fits = post(gateway, "/v1/chat/completions", key, chat_body(f"fits-{uuid.uuid4().hex}", max_tokens=50))
     assert fits.status_code == 200, fits.text
