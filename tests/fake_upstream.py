@@ -395,7 +395,8 @@ def talk_choices(body: dict, modes: dict, prompts: int = 1) -> list[tuple[list[s
     """talk=N: the words and finish reason of every choice, as a real server caps them."""
     count, n = int(modes["talk"]), body.get("n") or 1
     cap = body.get("max_completion_tokens") or body.get("max_tokens")
-    words = [" " + word for word in (ANSWER.split() * (count // 15 + 1))[:count]]
+    sentence = ANSWER.split()
+    words = [" " + word for word in (sentence * (count // len(sentence) + 1))[:count]]
     if isinstance(cap, int) and 0 < cap < count:
         return [(words[:cap], "length")] * (n * prompts)
     return [(words, "stop")] * (n * prompts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import threading
 import time
@@ -38,7 +39,10 @@ def unique_ip() -> str:
 
 @pytest.fixture(scope="module")
 def gateway(gateway_factory):
-    gateway = gateway_factory({"PFORTE_TRUSTED_PROXIES": "127.0.0.1/32,::1/128"})
+    """The policy tests' live gateway (its database PFORTE_TEST_DATABASE_URL's, its limits in the Redis of
+    PFORTE_TEST_RATELIMIT_STORAGE_URI when set), with talker models on every upstream kind."""
+    storage = os.environ.get("PFORTE_TEST_RATELIMIT_STORAGE_URI") or "memory://"
+    gateway = gateway_factory({"PFORTE_TRUSTED_PROXIES": "127.0.0.1/32,::1/128"}, storage=storage)
     cli = gateway.cli
     upstream = gateway.upstream.url
     cli("connections", "add", "--name", "fake-anthropic", "--kind", "anthropic", "--base-url", upstream,
