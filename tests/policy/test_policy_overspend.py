@@ -57,6 +57,8 @@ def gateway(gateway_factory):
                                                ("silent", "fake", "gpt-fake+no_usage=1")):
         cli("models", "add", "--id", public, "--connection", connection, "--upstream-model", upstream_model,
             *prices)
+    cli("models", "add", "--id", "cheap", "--connection", "fake", "--upstream-model", "gpt-fake",
+        "--input-price", "0.001", "--output-price", "0.001")
     return gateway
 
 
@@ -234,6 +236,21 @@ def test_the_quota_holds_under_concurrent_mixed_requests(gateway):
     assert set(results) <= {200, 402} and results.count(402) > 0
     row = assert_books_balance(gateway, row_id)
     assert QUOTA_MICRO // 2 < row["used_micro"] <= QUOTA_MICRO
+
+
+def test_a_small_request_costs_at_least_one_micro_credit(gateway):
+    """A few tokens at 0.001 credits per million are a small fraction of a micro-credit: rounded up, never
+    free."""
+    key, row_id = new_key(gateway)
+    response = post(gateway, "/v1/chat/completions", key, {"model": "cheap", "messages": [
+        {"role": "user", "content": "Hello there"}]})
+    assert response.status_code == 200, response.text
+    usage = response.json()["usage"]
+    assert 0 < (usage["prompt_tokens"] + usage["completion_tokens"]) * 0.001 < 1
+    rows = gateway.query("SELECT credits_micro FROM request_logs WHERE request_id = :r",
+                         r=response.headers["x-request-id"])
+    assert rows[0]["credits_micro"] == 1
+    assert assert_books_balance(gateway, row_id)["used_micro"] == 1
 
 
 # --- item 8: settlement whatever failed before it -------------------------------------------------
