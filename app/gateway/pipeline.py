@@ -44,7 +44,8 @@ REQUEST_ID_ENVIRON = "pforte.request_id"
 # Which capability a model needs for an endpoint (a model without capabilities offers all).
 ENDPOINT_CAPABILITY = {"chat": "chat", "completions": "chat", "messages": "chat", "responses": "chat",
                        "embeddings": "embeddings"}
-# The fields that cap the output per endpoint (the first is the one Pforte writes when the client sent none).
+# The fields that cap the output per endpoint (for messages and responses, the one Pforte writes; for chat and
+# completions that is cap_field's).
 OUTPUT_CAP_FIELDS = {"chat": ("max_tokens", "max_completion_tokens"),
                      "completions": ("max_tokens", "max_completion_tokens"),
                      "messages": ("max_tokens",), "responses": ("max_output_tokens",),
@@ -276,10 +277,10 @@ def set_output_cap(call: Call, cap: int) -> None:
     for name in sent:
         body[name] = cap
     if call.endpoint in ("chat", "completions"):
-        target = call.model.target
-        field = cap_field(call)
-        if field not in sent and not (sent and call.endpoint == "chat" and (
-                target.kind in READS_EVERY_CAP or field == "max_completion_tokens")):
+        field = cap_field(call)  # max_completion_tokens only for OpenAI's own API, which reads both
+        reads_sent = call.endpoint == "chat" and (call.model.target.kind in READS_EVERY_CAP
+                                                  or field == "max_completion_tokens")
+        if not (sent and reads_sent):
             body[field] = cap
     elif not sent:
         body[fields[0]] = cap
@@ -354,7 +355,10 @@ def settle(call: Call) -> None:
 
 
 def _record(call: Call) -> RequestRecord:
-    """What the request-log row says: the usage reported, else estimated (when an answer was produced)."""
+    """What the request-log row says: the usage reported, else estimated (when an answer was produced).
+    With PFORTE_TESTING_FAULTS (the test suite only) the header `x-pforte-test-fault: settle` makes it fail."""
+    if call.app.config.get("PFORTE_TESTING_FAULTS") and call.environ.get("HTTP_X_PFORTE_TEST_FAULT") == "settle":
+        raise RuntimeError("injected fault in the settlement (PFORTE_TESTING_FAULTS)")
     usage = call.usage
     if usage is None and call.forwarded and (call.status < 400 or call.first_byte):
         usage = Usage(estimate_prompt_tokens(call.body), call.output_estimate, estimated=True)

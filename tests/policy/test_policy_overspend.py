@@ -42,7 +42,8 @@ def gateway(gateway_factory):
     """The policy tests' live gateway (its database PFORTE_TEST_DATABASE_URL's, its limits in the Redis of
     PFORTE_TEST_RATELIMIT_STORAGE_URI when set), with talker models on every upstream kind."""
     storage = os.environ.get("PFORTE_TEST_RATELIMIT_STORAGE_URI") or "memory://"
-    gateway = gateway_factory({"PFORTE_TRUSTED_PROXIES": "127.0.0.1/32,::1/128"}, storage=storage)
+    gateway = gateway_factory({"PFORTE_TRUSTED_PROXIES": "127.0.0.1/32,::1/128", "PFORTE_TESTING_FAULTS": "1"},
+                              storage=storage)
     cli = gateway.cli
     upstream = gateway.upstream.url
     cli("connections", "add", "--name", "fake-anthropic", "--kind", "anthropic", "--base-url", upstream,
@@ -68,7 +69,8 @@ def new_key(gateway, *options: str) -> tuple[str, int]:
 
 
 def post(gateway, path: str, key: str, body: dict, **kwargs) -> requests.Response:
-    headers = {"Authorization": f"Bearer {key}", "X-Forwarded-For": unique_ip(), "anthropic-version": "2023-06-01"}
+    headers = {"Authorization": f"Bearer {key}", "X-Forwarded-For": unique_ip(), "anthropic-version": "2023-06-01",
+               **kwargs.pop("headers", {})}
     return requests.post(f"{gateway.url}{path}", json=body, headers=headers, timeout=60, **kwargs)
 
 
@@ -285,3 +287,20 @@ def test_a_deeply_nested_body_is_settled_and_frees_its_slot(gateway, stream):
     following = post(gateway, "/v1/chat/completions", key, chat_body("next", max_tokens=5))
     assert following.status_code == 200, following.text
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_failure_inside_the_settlement_still_writes_the_row_and_frees_everything(gateway, stream):
+    """Whatever breaks while the settlement works out the cost (here a fault injected there), the request
+    still gets its row, its reservation is released and its concurrency slot freed."""
+    key, row_id = new_key(gateway, "--max-concurrent", "1")
+    response = post(gateway, "/v1/chat/completions", key, chat_body("fault", max_tokens=5, stream=stream),
+                    headers={"x-pforte-test-fault": "settle"})
+    assert response.status_code == 200, response.text
+    request_id = response.headers["x-request-id"]
+    rows = wait_until(lambda: gateway.query("SELECT key_id, status FROM request_logs WHERE request_id = :r",
+                                            r=request_id), timeout=5, what="the row of the faulty settlement")
+    assert (rows[0]["key_id"], rows[0]["status"]) == (row_id, 200)
+    assert_books_balance(gateway, row_id)
+    following = post(gateway, "/v1/chat/completions", key, chat_body("after the fault", max_tokens=5))
+    assert following.status_code == 200, following.text
