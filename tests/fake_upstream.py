@@ -37,6 +37,9 @@ Failure modes are chosen per request by directives, either in the model name aft
   arg=VALUE           with call=NAME: the value of those properties, percent-decoded (default Berlin)
   trickle=S           (not streamed) send the JSON body in ten pieces, S seconds apart
   cut_body=1          (not streamed) send the head and half the body, then reset the connection
+  talk=N              answer like a real model that talks N words unless stopped: `n` choices (chat; for
+                      completions `n` per prompt), each cut at `max_completion_tokens` or else `max_tokens`
+                      (finish_reason "length"); usage counts every choice's words
 Option --max-requests-per-connection N closes every kept-alive connection after N requests (announced
 with Connection: close). Option --drop-after N answers N requests on a connection as kept-alive ones and
 then closes the connection without a word when the next request arrives on it (an idle timeout that fires
@@ -390,7 +393,29 @@ def chat(request: Request, server: FakeServer):
         else reply(200, b'{"id": "chatcmpl-broken", "choices": [')
 
 
+def talk_choices(body: dict, modes: dict, prompts: int = 1) -> list[tuple[list[str], str]]:
+    """talk=N: the words and finish reason of every choice, as a real server caps them."""
+    count, n = int(modes["talk"]), body.get("n") or 1
+    cap = body.get("max_completion_tokens") or body.get("max_tokens")
+    sentence = ANSWER.split()
+    words = [" " + word for word in (sentence * (count // len(sentence) + 1))[:count]]
+    if isinstance(cap, int) and 0 < cap < count:
+        return [(words[:cap], "length")] * (n * prompts)
+    return [(words, "stop")] * (n * prompts)
+
+
+def talk_completion(body: dict, modes: dict) -> dict:
+    choices = talk_choices(body, modes)
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [{"index": i, "message": {"role": "assistant", "content": "".join(words).strip()},
+                         "logprobs": None, "finish_reason": finish} for i, (words, finish) in enumerate(choices)],
+            "usage": usage(prompt_tokens(body), sum(len(words) for words, _ in choices), modes)}
+
+
 def chat_completion(body: dict, modes: dict) -> dict:
+    if "talk" in modes:
+        return talk_completion(body, modes)
     tool = tool_for(body)
     message: dict = {"role": "assistant", "content": None if tool else answer_text(body, modes), "refusal": None}
     if tool:
@@ -462,7 +487,16 @@ async def chat_slow(exchange: Exchange, body: dict, modes: dict) -> None:
 
     tool = tool_for(body)
     events = []
-    if tool:
+    if "talk" in modes:
+        choices = talk_choices(body, modes)
+        for index, (words, finish) in enumerate(choices):
+            events += [{**chunk({"content": w}), "choices": [{"index": index, "delta": {"content": w},
+                                                              "logprobs": None, "finish_reason": None}]}
+                       for w in words]
+            events.append({**chunk({}), "choices": [{"index": index, "delta": {}, "logprobs": None,
+                                                     "finish_reason": finish}]})
+        completion = sum(len(words) for words, _ in choices)
+    elif tool:
         events.append(chunk({"role": "assistant", "content": None, "refusal": None}))
         args = pieces_of(tool["arguments"])
         events.append(chunk({"tool_calls": [{"index": 0, "id": "call_fake1", "type": "function",
@@ -538,7 +572,14 @@ def completion_object(body: dict, modes: dict, text: str) -> dict:
     result = {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
               "model": body.get("model"),
               "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}]}
-    if "no_usage" not in modes:
+    if "talk" in modes:
+        prompt = body.get("prompt")
+        prompts = len(prompt) if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int) else 1
+        choices = talk_choices(body, modes, prompts)
+        result["choices"] = [{"text": "".join(words), "index": i, "logprobs": None, "finish_reason": finish}
+                             for i, (words, finish) in enumerate(choices)]
+        result["usage"] = usage(prompt_tokens(body), sum(len(words) for words, _ in choices), modes)
+    elif "no_usage" not in modes:
         result["usage"] = usage(prompt_tokens(body), len(pieces_of(text)), modes)
     return result
 

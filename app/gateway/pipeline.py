@@ -44,8 +44,14 @@ REQUEST_ID_ENVIRON = "pforte.request_id"
 # Which capability a model needs for an endpoint (a model without capabilities offers all).
 ENDPOINT_CAPABILITY = {"chat": "chat", "completions": "chat", "messages": "chat", "responses": "chat",
                        "embeddings": "embeddings"}
-# The field that caps the output, for endpoints that do not use max_tokens / max_completion_tokens.
-OUTPUT_CAP_FIELDS = {"responses": "max_output_tokens"}
+# The fields that cap the output per endpoint (for messages and responses, the one Pforte writes; for chat and
+# completions that is cap_field's).
+OUTPUT_CAP_FIELDS = {"chat": ("max_tokens", "max_completion_tokens"),
+                     "completions": ("max_tokens", "max_completion_tokens"),
+                     "messages": ("max_tokens",), "responses": ("max_output_tokens",),
+                     "embeddings": ()}
+# Upstream kinds that read every cap field a client may send (OpenAI's own API does too, see cap_field).
+READS_EVERY_CAP = frozenset({"azure", "anthropic", "demo"})
 
 
 @dataclass(slots=True, eq=False)
@@ -225,24 +231,68 @@ def resolve_model(call: Call) -> None:
 
 
 def reserve_budget(call: Call) -> None:
-    """Step 7: reserve the worst case (prompt estimated from the body size, output from max tokens).
+    """Step 7: reserve the worst case: the prompt estimated from the body size, and the output cap (the
+    client's, else an assistant's, else the model's default max_output_tokens) in every choice the request
+    asks for (`n`, `best_of`, each prompt of a completions request).
 
-    Without a cap from the client the reservation assumes the model's default cap (max_output_tokens); when
-    a budget applies, that cap goes upstream as `max_tokens` (which the Anthropic translation uses too), so
-    that an answer can never cost more than was reserved. An assistant's output cap stands in for the
-    client's when the client sends none, and goes upstream too. /v1/messages always has max_tokens;
-    /v1/responses reserves for max_output_tokens and gets the cap there (its translation sends it upstream)."""
+    When a budget applies, the cap the reservation covers (the one asked for, or less when the credits left
+    pay for less) is written into the request that goes upstream, in every cap field the client sent and in
+    the one the upstream reads (`set_output_cap`): the upstream is never asked for more output than was
+    reserved. An assistant's cap stands in for the client's when the client sends none, and goes upstream
+    too. A cap of 0 counts as none."""
     body = call.body
-    field = OUTPUT_CAP_FIELDS.get(call.endpoint)
-    max_output = body.get(field) if field else body.get("max_completion_tokens") or body.get("max_tokens")
-    if not isinstance(max_output, int) or isinstance(max_output, bool):
-        max_output = None
-    default_cap = None if max_output else assistant_context.default_output_cap(call)
+    fields = OUTPUT_CAP_FIELDS.get(call.endpoint, ())
+    asked = [value for value in map(body.get, fields) if _count(value)]
+    client_cap = min(asked) if asked else None
+    default_cap = None if client_cap else assistant_context.default_output_cap(call)
+    wanted = client_cap or default_cap
+    if not fields:
+        wanted = 0  # embeddings: no output
     call.reservation = policy.reserve_budget(call.key, call.model, (call.body_size + call.context_bytes) // 4 + 1,
-                                             max_output or default_cap, share_commit=_InFlight.count > 1)
-    cap = default_cap or call.reservation.output_cap
-    if cap and call.endpoint in ("chat", "completions", "responses"):
-        body[field or cap_field(call)] = cap
+                                             wanted, share_commit=_InFlight.count > 1, choices=output_choices(call))
+    cap = call.reservation.output_cap or default_cap
+    if cap and fields:
+        set_output_cap(call, cap)
+
+
+def output_choices(call: Call) -> int:
+    """How many answers the request asks upstream to write: `n` (and `best_of`, which is billed whole) per
+    prompt; a completions request may carry several prompts."""
+    body = call.body
+    if call.endpoint not in ("chat", "completions"):
+        return 1
+    choices = max(_count(body.get("n")) or 1, _count(body.get("best_of")) or 1)
+    prompt = body.get("prompt") if call.endpoint == "completions" else None
+    if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):  # several prompts, not token ids
+        choices *= len(prompt)
+    return choices
+
+
+def set_output_cap(call: Call, cap: int) -> None:
+    """Write `cap` into every output cap field of the body the client sent, and into the field the upstream
+    is sure to read (an OpenAI-style server other than OpenAI's and Azure may ignore max_completion_tokens)."""
+    body = call.body
+    fields = OUTPUT_CAP_FIELDS[call.endpoint]
+    sent = [name for name in fields if body.get(name) is not None]
+    for name in sent:
+        body[name] = cap
+    if call.endpoint in ("chat", "completions"):
+        field = cap_field(call)  # max_completion_tokens only for OpenAI's own API, which reads both
+        reads_sent = call.endpoint == "chat" and (call.model.target.kind in READS_EVERY_CAP
+                                                  or field == "max_completion_tokens")
+        if not (sent and reads_sent):
+            body[field] = cap
+    elif not sent:
+        body[fields[0]] = cap
+    if call.endpoint == "messages" and body.get("max_completion_tokens") is not None:
+        body["max_completion_tokens"] = cap  # no Messages field, but an upstream passed the body might read it
+
+
+def _count(value) -> int:
+    """A positive integer field as a count (bounded), else 0."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return min(value, 2**62)
+    return 0
 
 
 def cap_field(call: Call) -> str:
@@ -279,11 +329,36 @@ def forward(call: Call, endpoint: str, body: dict) -> dict | UpstreamStream:
 # --- step 10 -------------------------------------------------------------------------------------
 
 def settle(call: Call) -> None:
-    """Step 10: record the request and book its cost (never raises)."""
+    """Step 10: record the request and book its cost, release its reservation and its concurrency slot. Never
+    raises: should anything before the write fail, the row is still written (with what is known for sure)."""
     if call.settled:
         return
     call.settled = True
     _InFlight.count -= 1
+    try:
+        record = _record(call)
+    except Exception:  # a bug: the row still goes in, with what is known for sure
+        log.exception("request %s: accounting for the settlement failed", call.request_id)
+        record = RequestRecord(request_id=call.request_id, endpoint=call.endpoint, status=call.status,
+                               key_id=call.key.id if call.key else None, stream=call.stream,
+                               error_code=call.error_code, client_ip=call.client_ip or None)
+    try:
+        if has_app_context():
+            settle_request(db.engine, record, call.reservation, call.grant)
+        else:  # the end of a stream runs after the request context is gone
+            with call.app.app_context():
+                settle_request(db.engine, record, call.reservation, call.grant)
+    except Exception:  # settle_request never raises; the app context could
+        log.exception("settling request %s failed", call.request_id)
+        if call.grant is not None:
+            call.grant.release()
+
+
+def _record(call: Call) -> RequestRecord:
+    """What the request-log row says: the usage reported, else estimated (when an answer was produced).
+    With PFORTE_TESTING_FAULTS (the test suite only) the header `x-pforte-test-fault: settle` makes it fail."""
+    if call.app.config.get("PFORTE_TESTING_FAULTS") and call.environ.get("HTTP_X_PFORTE_TEST_FAULT") == "settle":
+        raise RuntimeError("injected fault in the settlement (PFORTE_TESTING_FAULTS)")
     usage = call.usage
     if usage is None and call.forwarded and (call.status < 400 or call.first_byte):
         usage = Usage(estimate_prompt_tokens(call.body), call.output_estimate, estimated=True)
@@ -292,7 +367,7 @@ def settle(call: Call) -> None:
     credits = cost_micro(usage.input_tokens, usage.output_tokens, model.input_price, model.output_price) \
         if model else 0
     now = time.perf_counter()
-    record = RequestRecord(
+    return RequestRecord(
         request_id=call.request_id, endpoint=call.endpoint, status=call.status,
         key_id=call.key.id if call.key else None,
         model=model.public_id if model else (call.model_name[:200] if call.model_name else None),
@@ -302,11 +377,6 @@ def settle(call: Call) -> None:
         ttfb_ms=round((call.first_byte - call.started) * 1000, 2) if call.first_byte else None,
         client_ip=call.client_ip or None, usage_estimated=usage.estimated,
     )
-    if has_app_context():
-        settle_request(db.engine, record, call.reservation, call.grant)
-    else:  # the end of a stream runs after the request context is gone
-        with call.app.app_context():
-            settle_request(db.engine, record, call.reservation, call.grant)
 
 
 def estimate_prompt_tokens(body: dict | None) -> int:
@@ -323,11 +393,16 @@ def estimate_prompt_tokens(body: dict | None) -> int:
 
 
 def _text_length(value) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, list):
-        return sum(_text_length(item.get("text") if isinstance(item, dict) else item) for item in value)
-    return 0
+    """The characters of the strings in `value`, its lists nested to any depth and the `text` of their objects
+    (walked with a stack, not by recursion: a body may nest deeper than the interpreter's stack allows)."""
+    chars, pending = 0, [value]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            chars += len(value)
+        elif isinstance(value, list):
+            pending.extend(item.get("text") if isinstance(item, dict) else item for item in value)
+    return chars
 
 
 # --- driving a request ---------------------------------------------------------------------------

@@ -2,49 +2,85 @@
 organisation's monthly allowance before it is forwarded (DESIGN §5 step 7).
 
 Credits are integer micro-credits (app.credits); a request's cost is app.credits.cost_micro, its worst
-case (what is reserved) the same sum rounded up.
+case (what is reserved, `WorstCase`) the prompt estimate plus every choice's output at the cap the request
+goes upstream with, rounded up the same way.
 
-Small budgets: a request is admitted while the remaining credits (quota − used − reserved) are above
-zero, and its reservation is its worst case capped at what remains. A key with 0.01 credits left can still
-send a request whose worst case is 1 credit; that request reserves the 0.01, which leaves nothing for the
-next one until something settles. A request may cost more than it reserved (a capped reservation, or a
-prompt longer than estimated); the real cost is always booked, also above the quota. Once the used
-credits pass the quota the remainder is negative and nothing more is admitted, so the quota is exceeded by
-at most what the requests in flight at that moment could cost. Once nothing remains every request is
-refused, even for a free model.
+Small budgets: the output cap is what gives. When the remaining credits (quota − used − reserved) cannot
+pay for the worst case at the cap asked for, the cap shrinks to the largest that they can pay for, and the
+gateway sends that cap upstream; a request that cannot have even one token per choice (or whose prompt
+alone costs more than what remains) is refused with 402. So the upstream is never asked for more than was
+reserved, and the reservations in flight never add up to more than the quota: the quota is exceeded only
+by what a prompt costs beyond its estimate. Once nothing remains every request is refused, even for a free
+model.
 The organisation allowance follows the same rule. Key row before organisation row, in every transaction,
 so that concurrent reservations and settlements cannot deadlock.
 """
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, and_, bindparam, case, cast, func, or_, select, update
 
 from app import rawsql
-from app.credits import MICRO, cost_micro
+from app.credits import MAX_MICRO, MICRO, cost_micro, round_up
 from app.keys.context import credits_used
 from app.keys.models import ApiKey
 from app.policy.models import OrgBudget
 from app.usage.models import RequestLog
 
-__all__ = ["MICRO", "cost_micro", "BudgetExhausted", "worst_case_micro", "period_of", "month_start", "allocate",
-           "near_quota", "reserve_key", "reserve_org", "settle_org", "org_status", "recount_org"]
+__all__ = ["MICRO", "cost_micro", "BudgetExhausted", "WorstCase", "worst_case_micro", "period_of", "month_start",
+           "near_quota", "reserve_key", "release_key", "reserve_org", "settle_org", "org_status", "recount_org"]
 
 
 class BudgetExhausted(Exception):
-    """No credits left; `which` is "key" or "org"."""
+    """Not enough credits left for the request; `which` is "key" or "org", `remaining` what is left."""
 
-    def __init__(self, which: str):
+    def __init__(self, which: str, remaining: int = 0):
         super().__init__(which)
         self.which = which
+        self.remaining = remaining
+
+
+@dataclass(frozen=True, slots=True)
+class WorstCase:
+    """The most a request can cost as a function of its output cap per choice: the prompt estimate at the
+    input price, and for each token of cap one token in every choice at the output price."""
+
+    prompt: float  # micro-credits of the prompt estimate
+    per_token: float  # micro-credits of one more token of cap
+
+    @classmethod
+    def of(cls, prompt_tokens: int, choices: int, input_price: float, output_price: float) -> WorstCase:
+        return cls(_bounded(prompt_tokens) * input_price, max(1.0, _bounded(choices)) * output_price)
+
+    def micro(self, cap: int) -> int:
+        """The reservation for output cap `cap`, rounded up."""
+        return round_up(self.prompt + self.per_token * _bounded(cap))
+
+    def cap_within(self, remaining: int, wanted: int) -> int | None:
+        """The largest cap up to `wanted` whose worst case `remaining` credits pay for; None when they pay for
+        no request at all: nothing remains, the prompt alone costs more, or not one token per choice fits."""
+        if remaining <= 0:
+            return None
+        if self.micro(wanted) <= remaining:
+            return wanted
+        if self.per_token <= 0 or remaining < self.prompt:
+            return None
+        cap = min(wanted, int((remaining - self.prompt) / self.per_token))
+        while cap > 0 and self.micro(cap) > remaining:  # the float division may be a token too generous
+            cap -= 1
+        return cap if cap >= 1 else None
+
+
+def _bounded(count: int) -> float:
+    return float(min(max(0, count), MAX_MICRO))
 
 
 def worst_case_micro(prompt_tokens_estimate: int, max_output_tokens: int, input_price: float,
-                     output_price: float) -> int:
-    """The most a request can cost: the prompt estimate plus max_output_tokens, rounded up."""
-    return math.ceil(max(0, prompt_tokens_estimate) * input_price + max(0, max_output_tokens) * output_price)
+                     output_price: float, choices: int = 1) -> int:
+    """The most a request can cost: the prompt estimate plus max_output_tokens per choice, rounded up."""
+    return WorstCase.of(prompt_tokens_estimate, choices, input_price, output_price).micro(max_output_tokens)
 
 
 def period_of(now: datetime | None = None) -> str:
@@ -57,13 +93,6 @@ def month_start(period: str) -> datetime:
     """First instant of a 'YYYY-MM' month, naive UTC as stored in the database."""
     year, month = (int(part) for part in period.split("-"))
     return datetime(year, month, 1)
-
-
-def allocate(remaining: int, worst: int) -> int | None:
-    """Credits to reserve out of `remaining`, or None to refuse (see the module docstring)."""
-    if remaining <= 0:
-        return None
-    return min(worst, remaining)
 
 
 def near_quota(key, period: str) -> bool:
@@ -118,38 +147,48 @@ def ensure_org(dialect_name: str):
     return _ENSURE_ORG[dialect_name]
 
 
-def reserve_key(conn, key, worst: int, period: str) -> int:
+def reserve_key(conn, key, worst: WorstCase, cap: int, period: str) -> tuple[int, int]:
     """Reserve against the key's quota inside the caller's transaction (a RawTransaction or a SQLAlchemy
-    Connection); returns the credits reserved."""
+    Connection): (the output cap the reservation covers, at most `cap`; the credits reserved)."""
     if key.quota_monthly and key.quota_period != period:
         conn.execute(RENEW_KEY, {"id": key.id, "p": period})
-    if conn.execute(RESERVE_KEY_FITS, {"id": key.id, "w": worst}).rowcount == 1:
-        return worst
+    amount = worst.micro(cap)
+    if conn.execute(RESERVE_KEY_FITS, {"id": key.id, "w": amount}).rowcount == 1:
+        return cap, amount
     row = conn.execute(LOCK_KEY, {"id": key.id}).fetchone()  # locks the row; the values are current
     if row is None or row[0] is None:
-        return 0  # key gone or its quota lifted since it was verified
+        return cap, 0  # key gone or its quota lifted since it was verified
     quota, used, reserved = row
-    amount = allocate(quota - used - reserved, worst)
-    if amount is None:
-        raise BudgetExhausted("key")
+    cap = worst.cap_within(quota - used - reserved, cap)
+    if cap is None:
+        raise BudgetExhausted("key", quota - used - reserved)
+    amount = worst.micro(cap)
     if amount:
         conn.execute(ADD_KEY, {"id": key.id, "r": amount})
-    return amount
+    return cap, amount
 
 
-def reserve_org(conn, allowance: int, worst: int, period: str) -> int:
-    """Reserve against the organisation allowance of `period`; returns the credits reserved."""
-    params = {"p": period, "w": worst, "a": allowance}
+def release_key(conn, key_id: int, amount: int) -> None:
+    """Give back `amount` of the key's reservation (the allowance shrank the cap after the key reserved)."""
+    if amount > 0:
+        conn.execute(ADD_KEY, {"id": key_id, "r": -amount})
+
+
+def reserve_org(conn, allowance: int, worst: WorstCase, cap: int, period: str) -> tuple[int, int]:
+    """Reserve against the organisation allowance of `period`: (the output cap covered, the credits reserved)."""
+    amount = worst.micro(cap)
+    params = {"p": period, "w": amount, "a": allowance}
     if conn.execute(RESERVE_ORG_FITS, params).rowcount == 1:
-        return worst
+        return cap, amount
     conn.execute(ensure_org(conn.dialect.name), params)
     used, reserved = conn.execute(LOCK_ORG, params).fetchone()
-    amount = allocate(allowance - used - reserved, worst)
-    if amount is None:
-        raise BudgetExhausted("org")
+    cap = worst.cap_within(allowance - used - reserved, cap)
+    if cap is None:
+        raise BudgetExhausted("org", allowance - used - reserved)
+    amount = worst.micro(cap)
     if amount:
         conn.execute(ADD_ORG, {"p": period, "r": amount})
-    return amount
+    return cap, amount
 
 
 def settle_org(conn, org_period: str, org_reserved: int, cost: int) -> None:

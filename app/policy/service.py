@@ -69,7 +69,7 @@ class Reservation:
     key_reserved_micro: int = 0
     org_reserved_micro: int = 0
     org_period: str | None = None  # the month booked against the organisation allowance, if limited
-    output_cap: int | None = None  # the model's default output cap the reservation assumed (client sent none)
+    output_cap: int | None = None  # the output cap per choice the reservation covers (None: no budget applies)
 
     def settle_org(self, conn, cost_micro: int) -> None:
         """Inside the settle transaction (an app.rawsql.RawTransaction): book cost_micro against the
@@ -191,42 +191,56 @@ _EXHAUSTED = {
     "key_monthly": "This API key has used up its credit quota for this month; it renews on the 1st (UTC).",
     "org": "The organisation's monthly credit allowance is used up; it renews on the 1st (UTC).",
 }
+_TOO_LITTLE = {
+    "key": "The credits left on this API key do not pay for this request",
+    "org": "The credits left in the organisation's monthly allowance do not pay for this request",
+}
+_SMALLEST = (": its prompt and at least one output token per choice. Send a shorter prompt or fewer choices "
+             "(n), or ask for more credits.")
 
 
 def reserve_budget(key: KeyContext, model: ModelEntry, prompt_tokens_estimate: int,
-                   max_output_tokens: int | None, share_commit: bool = False) -> Reservation:
+                   max_output_tokens: int | None, share_commit: bool = False, choices: int = 1) -> Reservation:
     """Step 7: reserve the worst case (402 insufficient_quota when the key quota or the organisation
-    allowance cannot cover it). The worst case is the prompt estimate plus max_output_tokens (the model's
-    max_output_tokens when None) at the model's prices; with a small remainder the reservation is capped at
-    what remains (see budget.py). No database write when neither the key nor the organisation is limited.
-    When a budget applies and the client set no cap, Reservation.output_cap is the model's max_output_tokens:
-    the gateway must send it upstream, or a long answer would cost more than was reserved.
+    allowance cannot cover even the smallest request). The worst case is the prompt estimate plus
+    max_output_tokens (the model's max_output_tokens when None) for each of `choices` at the model's prices;
+    with a small remainder the cap shrinks to what remains (see budget.py). No database write when neither
+    the key nor the organisation is limited. When a budget applies, Reservation.output_cap is the cap per
+    choice that was reserved for: the gateway must send it upstream, or the answer could cost more than
+    was reserved.
     share_commit (other requests are under way): on SQLite, wait one turn of the event loop so that the
     reservations made meanwhile share one commit; alone, a request commits at once."""
     allowance = settings.org_allowance_micro()
     if key.quota_micro is None and allowance is None:
         return Reservation(key.id)
-    outputs = model.max_output_tokens if max_output_tokens is None else max_output_tokens
-    worst = budget.worst_case_micro(prompt_tokens_estimate, outputs, model.input_price, model.output_price)
+    wanted = model.max_output_tokens if max_output_tokens is None else max_output_tokens
+    worst = budget.WorstCase.of(prompt_tokens_estimate, choices, model.input_price, model.output_price)
     period = ratelimits.month_of(time.time())[0]
 
-    def reserve(conn) -> tuple[int, int]:
-        return (budget.reserve_key(conn, key, worst, period) if key.quota_micro is not None else 0,
-                budget.reserve_org(conn, allowance, worst, period) if allowance is not None else 0)
+    def reserve(conn) -> tuple[int, int, int]:
+        cap, key_reserved, org_reserved = wanted, 0, 0
+        if key.quota_micro is not None:
+            cap, key_reserved = budget.reserve_key(conn, key, worst, cap, period)
+        if allowance is not None:
+            cap, org_reserved = budget.reserve_org(conn, allowance, worst, cap, period)
+            if key_reserved > org_reserved:  # the allowance shrank the cap: the key keeps the same amount
+                budget.release_key(conn, key.id, key_reserved - org_reserved)
+                key_reserved = org_reserved
+        return cap, key_reserved, org_reserved
 
     try:
         group = GroupWriter.for_engine(db.engine, "reserve", next_turn) if share_commit else None
         if group is None:
             with RawTransaction(db.engine) as conn:
-                key_reserved, org_reserved = reserve(conn)
+                cap, key_reserved, org_reserved = reserve(conn)
         else:  # requests reserving in the same turn of the loop share one commit
-            key_reserved, org_reserved = group.run(reserve)
+            cap, key_reserved, org_reserved = group.run(reserve)
     except budget.BudgetExhausted as exc:
         which = "key_monthly" if exc.which == "key" and key.quota_monthly else exc.which
-        raise PolicyDenied(402, "insufficient_quota", "insufficient_quota", _EXHAUSTED[which],
+        message = _TOO_LITTLE[exc.which] + _SMALLEST if exc.remaining > 0 else _EXHAUSTED[which]
+        raise PolicyDenied(402, "insufficient_quota", "insufficient_quota", message,
                            headers={"x-should-retry": "false"}) from None
-    return Reservation(key.id, key_reserved, org_reserved, period if allowance is not None else None,
-                       outputs if max_output_tokens is None else None)
+    return Reservation(key.id, key_reserved, org_reserved, period if allowance is not None else None, cap)
 
 
 # --- for the admin side (keys and settings) -----------------------------------------------------------

@@ -61,20 +61,29 @@ def log_total(key_id):
 
 def test_cost_and_worst_case_arithmetic():
     assert cost_micro(1000, 500, 2.0, 10.0) == 1000 * 2 + 500 * 10
-    assert cost_micro(3, 0, 0.5, 0.0) == 2  # 1.5 rounds to even
+    assert cost_micro(3, 0, 0.5, 0.0) == 2  # 1.5 rounded up
     assert cost_micro(1, 1, 0.3, 0.3) == 1  # 0.6 → 1
     assert budget.worst_case_micro(3, 0, 0.5, 0.0) == 2  # 1.5 rounded up
     assert budget.worst_case_micro(1, 1, 0.3, 0.3) == 1
     assert budget.worst_case_micro(0, 0, 5.0, 5.0) == 0
     assert budget.worst_case_micro(-5, 10, 1.0, 1.0) == 10
+    assert budget.worst_case_micro(10, 50, 1.0, 2.0, choices=20) == 10 + 20 * 50 * 2  # every choice
 
 
-def test_allocation_rule_for_small_remainders():
-    assert budget.allocate(1000, 300) == 300
-    assert budget.allocate(100, 300) == 100  # admitted, reservation capped at what remains
-    assert budget.allocate(0, 300) is None
-    assert budget.allocate(-5, 0) is None
-    assert budget.allocate(1, 0) == 0  # a free request while something remains
+def test_a_small_remainder_shrinks_the_cap_and_refuses_below_one_token_per_choice():
+    worst = budget.WorstCase.of(100, 4, 2.0, 10.0)  # prompt 200, one token of cap 4 × 10 = 40
+    assert worst.micro(50) == 200 + 50 * 40
+    assert worst.cap_within(10_000, 50) == 50  # fits: the cap asked for
+    assert worst.cap_within(1000, 50) == 20  # 200 + 20 × 40 = 1000
+    assert worst.cap_within(999, 50) == 19
+    assert worst.cap_within(240, 50) == 1  # the smallest request: one token per choice
+    assert worst.cap_within(239, 50) is None
+    assert worst.cap_within(150, 50) is None  # the prompt alone costs more
+    assert worst.cap_within(0, 50) is None and worst.cap_within(-5, 50) is None
+    free = budget.WorstCase.of(100, 4, 0.0, 0.0)
+    assert free.cap_within(1, 50) == 50  # a free request while something remains
+    assert free.cap_within(0, 50) is None
+    assert budget.WorstCase.of(10**400, 10**400, 1.0, 1.0).micro(10**400) < 2**63  # absurd numbers fit a BIGINT
 
 
 def test_near_quota_from_eighty_percent(make_key):
@@ -110,25 +119,36 @@ def test_reservation_is_the_worst_case_and_settle_books_the_real_cost(ctx):
     assert log_total(key.id) == 420
 
 
-def test_small_remainder_admits_one_capped_request_then_refuses(ctx):
+def test_small_remainder_shrinks_the_cap_then_refuses(ctx):
     key, plaintext = new_key(quota_micro=1000)
     first = reserve_budget(key, MODEL, 0, 60)  # 600 fits
-    second = reserve_budget(key, MODEL, 0, 60)  # 400 remain: capped
+    second = reserve_budget(key, MODEL, 0, 60)  # 400 remain: the cap shrinks to 40 tokens
     assert (first.key_reserved_micro, second.key_reserved_micro) == (600, 400)
+    assert (first.output_cap, second.output_cap) == (60, 40)
     with pytest.raises(PolicyDenied) as refused:
         reserve_budget(key, MODEL, 0, 1)
     denied = refused.value
     assert (denied.status, denied.error_type) == (402, "insufficient_quota")
     assert denied.code == "insufficient_quota"
     assert denied.headers == {"x-should-retry": "false"}
-    # The capped request may cost more than it reserved: it is booked in full.
-    settle(key, second, 600)
+    settle(key, second, 400)
     settle(key, first, 590)
     row = key_row(key.id)
-    assert (row.used_micro, row.reserved_micro) == (1190, 0)
-    assert row.used_micro <= 1000 + 600  # never beyond the quota by more than one worst case in flight
+    assert (row.used_micro, row.reserved_micro) == (990, 0)
+    with pytest.raises(PolicyDenied):  # 10 left: not even one output token (10) and a prompt token (2)
+        reserve_budget(fresh(plaintext), MODEL, 1, 5)
+    assert reserve_budget(fresh(plaintext), MODEL, 0, 5).output_cap == 1
     with pytest.raises(PolicyDenied):
         reserve_budget(fresh(plaintext), FREE, 0, 0)  # exhausted means exhausted, also for a free model
+
+
+def test_the_reservation_covers_every_choice(ctx):
+    key, _ = new_key(quota_micro=10_000)
+    reservation = reserve_budget(key, MODEL, 10, 20, choices=5)
+    assert (reservation.key_reserved_micro, reservation.output_cap) == (10 * 2 + 5 * 20 * 10, 20)
+    shrunk = reserve_budget(key, MODEL, 10, 1000, choices=5)  # 8980 remain: (8980 - 20) // 50 = 179 tokens
+    assert (shrunk.key_reserved_micro, shrunk.output_cap) == (20 + 179 * 50, 179)
+    assert key_row(key.id).reserved_micro == 1020 + 8970
 
 
 def test_free_model_passes_while_credit_remains(ctx):
@@ -193,7 +213,7 @@ def test_org_allowance_is_reserved_and_booked(ctx):
     first = reserve_budget(key, MODEL, 0, 70)
     assert (first.org_reserved_micro, first.org_period) == (700, budget.period_of())
     second = reserve_budget(key, MODEL, 0, 70)
-    assert second.org_reserved_micro == 300
+    assert (second.org_reserved_micro, second.output_cap) == (300, 30)
     with pytest.raises(PolicyDenied) as refused:
         reserve_budget(key, MODEL, 0, 1)
     assert refused.value.status == 402 and "organisation" in refused.value.message
@@ -204,16 +224,24 @@ def test_org_allowance_is_reserved_and_booked(ctx):
     assert third.org_reserved_micro == 250
 
 
-def test_output_cap_is_named_only_when_a_budget_applies_and_the_client_set_none(ctx):
-    """Reservation.output_cap: the model's default cap that the gateway must send upstream."""
+def test_output_cap_is_named_whenever_a_budget_applies(ctx):
+    """Reservation.output_cap: the cap per choice that was reserved for, which the gateway sends upstream."""
     free_key, _ = new_key()
     assert reserve_budget(free_key, MODEL, 10, None).output_cap is None  # no budget: nothing to protect
     quota_key, _ = new_key(quota_micro=10**9)
     assert reserve_budget(quota_key, MODEL, 10, None).output_cap == MODEL.max_output_tokens
-    assert reserve_budget(quota_key, MODEL, 10, 50).output_cap is None  # the client's own cap
+    assert reserve_budget(quota_key, MODEL, 10, 50).output_cap == 50  # the client's own cap
     set_allowance("1000")
     assert reserve_budget(free_key, MODEL, 10, None).output_cap == MODEL.max_output_tokens
-    assert reserve_budget(free_key, MODEL, 10, 5).output_cap is None
+    assert reserve_budget(free_key, MODEL, 10, 5).output_cap == 5
+
+
+def test_a_smaller_allowance_shrinks_the_cap_and_the_keys_reservation(ctx):
+    set_allowance("0.0005")  # 500 micro-credits; the key's quota would pay for more
+    key, _ = new_key(quota_micro=10_000)
+    reservation = reserve_budget(key, MODEL, 0, 100)
+    assert (reservation.output_cap, reservation.key_reserved_micro, reservation.org_reserved_micro) == (50, 500, 500)
+    assert key_row(key.id).reserved_micro == 500
 
 
 def test_key_reservation_is_undone_when_the_allowance_refuses(ctx):
@@ -237,40 +265,34 @@ def test_setting_an_allowance_recounts_the_month_from_the_request_log(ctx):
 
 def test_invariants_hold_under_concurrent_reservations_and_settlements(app):
     """40 threads × 5 requests against a quota that covers only some of them; each request settles at a
-    random real cost up to its worst case. Settlements are serialised by the test (reservations are not) so
-    that the moment the quota is crossed and the requests in flight then are known exactly. Afterwards:
-    used == sum of the request log, nothing stays reserved, and the quota was exceeded by at most the worst
-    cases of the requests in flight when it was crossed."""
+    random real cost up to what it reserved (its cap goes upstream, so it cannot cost more). Afterwards:
+    used == sum of the request log, nothing stays reserved, and the used credits never passed the quota,
+    though the quota ran out (requests were refused)."""
     quota, worst_tokens = 20_000, 60
-    worst = worst_tokens * 10  # 600 micro-credits
     with app.app_context():
         key, _ = new_key(quota_micro=quota)
     lock = threading.Lock()
-    pending: dict[tuple[int, int], int] = {}  # requests that may be in flight → their worst case
-    state = {"admitted": 0, "refused": 0, "bound": None}
+    state = {"admitted": 0, "refused": 0, "most_used": 0, "shrunk": 0}
 
     def client(seed):
         rng = random.Random(seed)
         with app.app_context():
-            for n in range(5):
-                with lock:
-                    pending[(seed, n)] = worst
+            for _n in range(5):
                 try:
                     reservation = reserve_budget(key, MODEL, 0, worst_tokens)
                 except PolicyDenied as denied:
                     assert denied.status == 402
                     with lock:
-                        del pending[(seed, n)]
                         state["refused"] += 1
                     continue
-                cost = rng.randint(worst // 2, worst)
+                reserved = reservation.key_reserved_micro
+                assert reserved == reservation.output_cap * 10
+                cost = rng.randint(reserved // 2, reserved)
                 with lock:
                     state["admitted"] += 1
+                    state["shrunk"] += reservation.output_cap < worst_tokens
                     settle(key, reservation, cost)
-                    del pending[(seed, n)]
-                    used = key_row(key.id).used_micro
-                    if state["bound"] is None and used > quota:
-                        state["bound"] = used + sum(pending.values())
+                    state["most_used"] = max(state["most_used"], key_row(key.id).used_micro)
 
     threads = [threading.Thread(target=client, args=(seed,)) for seed in range(40)]
     for thread in threads:
@@ -282,8 +304,8 @@ def test_invariants_hold_under_concurrent_reservations_and_settlements(app):
         assert row.used_micro == log_total(key.id)
         assert row.reserved_micro == 0
     assert state["admitted"] + state["refused"] == 200
-    assert state["refused"] > 0 and state["bound"] is not None  # the quota was reached and crossed
-    assert quota < row.used_micro <= state["bound"]
+    assert state["refused"] > 0 and state["shrunk"] > 0  # the quota ran out
+    assert state["most_used"] <= quota and row.used_micro <= quota
 
 
 def test_shared_reservations_of_one_turn_each_get_their_own_answer(ctx):

@@ -23,6 +23,7 @@ the last message), answered the Anthropic way:
   error_after=N       send N stream events, then `event: error` (overloaded_error)
   malformed=1         invalid JSON (plain answer) or an invalid event (stream)
   cached=1            report 100 cache_read_input_tokens besides input_tokens
+  talk=N              answer N words (not the echo), cut at max_tokens as always
 """
 from __future__ import annotations
 
@@ -146,6 +147,8 @@ def build_message(body: dict, modes: dict) -> dict:
     last = body["messages"][-1] if body["messages"] else {}
     lead = ["Tool", "said:"] if has_tool_result(last) else ["Echo:"]
     words = lead + text_of(last.get("content")).split()
+    if "talk" in modes:
+        words = ["word"] * int(modes["talk"])
     for stop in body.get("stop_sequences") or ():
         if stop in words:
             words = words[:words.index(stop)]
