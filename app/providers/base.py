@@ -30,6 +30,7 @@ class UpstreamTarget:
     connect_timeout: float = 5.0
     read_timeout: float = 120.0
     total_timeout: float = 600.0
+    allow_link_local: bool = False  # PFORTE_ALLOW_LINK_LOCAL_UPSTREAMS (see app/providers/addresses.py)
 
 
 # Upstream failures are ApiErrors like every other refusal; the name says where they come from.
