@@ -9,6 +9,9 @@ import pytest
 
 
 def test_the_gateway_refuses_to_forward_to_a_metadata_address(live_server):
+    refused = live_server.cli("connections", "add", "--name", "meta", "--kind", "openai", "--base-url",
+                              "http://[fd00:ec2::254]/v1", check=False)
+    assert refused.returncode != 0 and "Link-local and cloud metadata addresses" in refused.stderr
     allowed = {"PFORTE_ALLOW_LINK_LOCAL_UPSTREAMS": "true"}  # for the CLI only, not for the server
     live_server.cli("connections", "add", "--name", "meta", "--kind", "openai", "--base-url",
                     "http://169.254.169.254/v1", "--connect-timeout", "3", env=allowed)
