@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import update
-from support.accounts import app_with  # noqa: F401  (fixture)
+from support.accounts import app_with  # noqa: F401  (fixture; client_as comes from conftest.py)
 from upstream_stub import StubUpstream
 
 from app.catalog import service
@@ -95,3 +95,22 @@ def test_the_probe_refuses_a_link_local_address_without_sending_anything():
     assert not result.ok and result.error_kind == "blocked"
     assert "link-local or a cloud metadata service" in result.detail
 
+
+
+def test_the_connection_form_refuses_a_metadata_address_and_an_owner_may_move_the_key(client_as, app, post):
+    admin, owner = client_as("admin"), client_as("owner")
+    form = {"name": "org", "kind": "openai", "base_url": "http://127.0.0.1:9/v1"}
+    assert post(owner, "/catalog/connections/new", {**form, "credential": SECRET}).status_code == 302
+    with app.app_context():
+        connection_id = service.list_connections()[0].id
+    edit = f"/catalog/connections/{connection_id}/edit"
+    refused = post(admin, "/catalog/connections/new", {**form, "name": "meta",
+                                                       "base_url": "http://169.254.169.254/latest"})
+    assert refused.status_code == 422 and "Link-local and cloud metadata" in refused.get_data(as_text=True)
+    moved = {**form, "base_url": "http://127.0.0.1:10/v1"}
+    answer = post(admin, edit, moved)
+    assert answer.status_code == 422 and "enter the API key again" in answer.get_data(as_text=True)
+    assert post(owner, edit, moved).status_code == 302
+    with app.app_context():
+        service.create_model({"public_id": "m"}, "org")
+        assert service.lookup_model("m").target.api_key == SECRET
