@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.audit import service as audit
 from app.catalog.cache import VERSION_SETTING, catalog_cache, upstream_target
-from app.catalog.crypto import CredentialUnreadable, decrypt_credential, encrypt_credential
+from app.catalog.crypto import CredentialUnreadable, credential_for, encrypt_credential
 from app.catalog.entries import ModelEntry
 from app.catalog.models import CAPABILITIES, CONNECTION_KINDS, Connection, Model
 from app.catalog.validation import CatalogError, clean_connection, clean_model, parse_capabilities
@@ -239,16 +239,11 @@ def _allow_link_local() -> bool:
 
 def _stored_credential(connection: Connection) -> str | None:
     """The stored credential if it may still be sent to the connection's current base URL, else None."""
-    if not connection.credential_encrypted:
-        return None
     try:
-        credential, bound_to = decrypt_credential(connection.credential_encrypted,
-                                                  current_app.config["PFORTE_ENCRYPTION_KEY"])
+        return credential_for(connection.credential_encrypted, current_app.config["PFORTE_ENCRYPTION_KEY"],
+                              connection.base_url)
     except CredentialUnreadable:
         return None
-    if bound_to is not None and bound_to != connection.base_url:
-        return None
-    return credential or None
 
 
 def _encrypted(credential: str | None, base_url: str) -> str | None:
