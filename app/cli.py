@@ -76,7 +76,10 @@ def setting_command(name: str) -> None:
 @with_appcontext
 def serve_command(host: str | None, port: int | None) -> None:
     """Run the gevent server."""
-    serve(current_app._get_current_object(), host=host, port=port)
+    app = current_app._get_current_object()
+    # where it listens: the docs' base URL when PFORTE_PUBLIC_URL is unset
+    app.config["PFORTE_SERVED_AT"] = (host or app.config["PFORTE_HOST"], int(port or app.config["PFORTE_PORT"]))
+    serve(app, host=host, port=port)
 
 
 def register_commands(app: Flask) -> None:

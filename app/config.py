@@ -10,6 +10,7 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
@@ -27,7 +28,12 @@ DEFAULTS: dict[str, object] = {
     "HOST": "127.0.0.1",
     "PORT": 8080,
     "DEFAULT_LANGUAGE": "en",
-    "LOGIN_ATTEMPTS": "5/minute",
+    "LOGIN_ATTEMPTS": "5/minute",  # failed logins per address, and per user name from one address
+    "LOGIN_MAX_DELAY_SECONDS": 5.0,  # the longest slow-down of logins for a user name under attack
+    "SESSION_IDLE_SECONDS": 30 * 60,  # an admin session ends after this long without a request
+    "SESSION_LIFETIME_SECONDS": 12 * 3600,  # and this long after its login, whatever happened since
+    "PUBLIC_URL": "",  # e.g. https://pforte.example; the base URL shown in docs and examples
+    "ALLOW_LINK_LOCAL_UPSTREAMS": False,  # upstreams on 169.254.0.0/16, fe80::/10, fd00:ec2::254
     "MAX_BODY_BYTES": 20 * 1024 * 1024,
     "LOG_JSON": False,
     "SHUTDOWN_GRACE_SECONDS": 30,
@@ -44,10 +50,13 @@ DEFAULTS: dict[str, object] = {
 
 # Keys that are parsed as integers / booleans when they come from the environment.
 _INT_KEYS = {"PORT", "MAX_BODY_BYTES", "SHUTDOWN_GRACE_SECONDS", "STREAM_PING_SECONDS", "UPSTREAM_POOL_SIZE",
-             "CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY"}
-_BOOL_KEYS = {"LOG_JSON", "KEEP_CONVERSATIONS_DEFAULT"}
+             "CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY",
+             "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS"}
+_FLOAT_KEYS = {"LOGIN_MAX_DELAY_SECONDS"}
+_BOOL_KEYS = {"LOG_JSON", "KEEP_CONVERSATIONS_DEFAULT", "ALLOW_LINK_LOCAL_UPSTREAMS"}
 # Integers that must be at least 1.
-_POSITIVE_KEYS = {"CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY"}
+_POSITIVE_KEYS = {"CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY",
+                  "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS"}
 
 
 def default_instance_path() -> Path:
@@ -87,6 +96,14 @@ def _coerce(key: str, value: object) -> object:
         if key in _POSITIVE_KEYS and number < 1:
             raise ConfigError(f"PFORTE_{key} must be a whole number of at least 1, not {value!r}.")
         return number
+    if key in _FLOAT_KEYS and not isinstance(value, bool):
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            number = -1.0
+        if not 0 <= number <= 60:
+            raise ConfigError(f"PFORTE_{key} must be a number of seconds from 0 to 60, not {value!r}.")
+        return number
     if key in _BOOL_KEYS and isinstance(value, str):
         word = value.strip().lower()
         if word not in _TRUE | _FALSE:
@@ -102,8 +119,23 @@ def _coerce(key: str, value: object) -> object:
         except ValueError:
             raise ConfigError(f"PFORTE_TRUSTED_PROXIES must be a comma-separated list of IP addresses or "
                               f"networks (e.g. 10.0.0.0/8, ::1), not {value!r}.") from None
+    if key == "PUBLIC_URL":
+        return _public_url(str(value or ""))
     if key == "DEFAULT_LANGUAGE" and value not in ("en", "de"):
         raise ConfigError(f"PFORTE_DEFAULT_LANGUAGE must be 'en' or 'de', not {value!r}.")
+    return value
+
+
+def _public_url(value: str) -> str:
+    """PFORTE_PUBLIC_URL without a trailing slash: http(s), a host, nothing after the path."""
+    value = value.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        raise ConfigError(f"PFORTE_PUBLIC_URL must be the address clients use, like https://pforte.example "
+                          f"(http or https, no query), not {value!r}.")
     return value
 
 
@@ -192,7 +224,7 @@ def build_flask_config(instance_path: Path, overrides: dict | None = None) -> di
         RATELIMIT_HEADERS_ENABLED=False,
         RATELIMIT_STRATEGY="fixed-window",
         MAX_CONTENT_LENGTH=None,  # the gateway enforces its own limit with a JSON 413
-        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_TIME_LIMIT=settings["SESSION_LIFETIME_SECONDS"],  # a CSRF token ends with its session
         BABEL_DEFAULT_LOCALE=settings["DEFAULT_LANGUAGE"],
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),
     )

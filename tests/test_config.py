@@ -56,11 +56,31 @@ def test_a_list_of_trusted_proxies_in_the_file_is_accepted(tmp_path):
     ("PFORTE_RATELIMIT_PER_IP", "", "5/minute"),
     ("PFORTE_TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip", "IP addresses or networks"),
     ("PFORTE_DEFAULT_LANGUAGE", "fr", "'en' or 'de'"),
+    ("PFORTE_SESSION_IDLE_SECONDS", "0", "at least 1"),
+    ("PFORTE_SESSION_LIFETIME_SECONDS", "half a day", "whole number"),
+    ("PFORTE_LOGIN_MAX_DELAY_SECONDS", "120", "from 0 to 60"),
+    ("PFORTE_ALLOW_LINK_LOCAL_UPSTREAMS", "perhaps", "true or false"),
+    ("PFORTE_PUBLIC_URL", "pforte.example", "http or https"),
+    ("PFORTE_PUBLIC_URL", "https://pforte.example/?x=1", "no query"),
 ])
 def test_unusable_values_name_the_setting_and_the_problem(tmp_path, name, value, words):
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path, environ={name: value})
     assert name in str(caught.value) and words in str(caught.value)
+
+
+def test_session_login_and_public_url_settings(tmp_path):
+    defaults = load_settings(tmp_path, environ={})
+    assert (defaults["SESSION_IDLE_SECONDS"], defaults["SESSION_LIFETIME_SECONDS"]) == (1800, 43200)
+    assert defaults["LOGIN_MAX_DELAY_SECONDS"] == 5.0 and defaults["ALLOW_LINK_LOCAL_UPSTREAMS"] is False
+    assert defaults["PUBLIC_URL"] == ""
+    chosen = load_settings(tmp_path, environ={"PFORTE_PUBLIC_URL": " https://pforte.example/base/ ",
+                                              "PFORTE_LOGIN_MAX_DELAY_SECONDS": "0.25",
+                                              "PFORTE_SESSION_IDLE_SECONDS": "60"})
+    assert chosen["PUBLIC_URL"] == "https://pforte.example/base"
+    assert chosen["LOGIN_MAX_DELAY_SECONDS"] == 0.25 and chosen["SESSION_IDLE_SECONDS"] == 60
+    config = build_flask_config(tmp_path, {"PFORTE_SESSION_LIFETIME_SECONDS": "3600"})
+    assert config["WTF_CSRF_TIME_LIMIT"] == 3600  # CSRF tokens last no longer than a session
 
 
 def test_a_broken_settings_file_is_reported(tmp_path):

@@ -1,4 +1,5 @@
-"""Request-wide rules for the admin pages: setup gate, read-only auditors, security headers."""
+"""Request-wide rules for the admin pages: setup gate, session lifetime, read-only auditors, security
+headers."""
 from __future__ import annotations
 
 from flask import Flask, abort, redirect, request, url_for
@@ -7,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.accounts import service as accounts
+from app.accounts import sessions
 from app.client_ip import address_in_networks
 from app.extensions import login_manager
 
@@ -46,10 +48,15 @@ class TrustedProxyScheme:
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
-    """Marks the session cookie Secure whenever the request came in over HTTPS."""
+    """Marks the session cookie Secure whenever the request came in over HTTPS, and names it with the
+    __Host- prefix there (the browser then keeps it only for this host, Secure and on path /)."""
 
     def get_cookie_secure(self, app):
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+    def get_cookie_name(self, app):
+        name = super().get_cookie_name(app)
+        return f"__Host-{name}" if request.is_secure and not name.startswith("__Host-") else name
 
 
 def is_api_path(path: str) -> bool:
@@ -78,6 +85,11 @@ def install_security(app: Flask) -> None:
         return None
 
     @app.before_request
+    def session_lifetime():
+        if not is_api_path(request.path) and not request.path.startswith("/static/"):
+            sessions.enforce()
+
+    @app.before_request
     def auditors_read_only():
         if request.method in ("GET", "HEAD", "OPTIONS") or is_api_path(request.path):
             return None
@@ -92,6 +104,8 @@ def install_security(app: Flask) -> None:
         for name, value in COMMON_HEADERS:
             response.headers.setdefault(name, value)
         if not is_api_path(request.path):
+            if not request.path.startswith("/static/"):
+                response.headers["Cache-Control"] = "no-store"  # admin pages hold data of the organisation
             response.headers.setdefault("Content-Security-Policy", CSP)
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")

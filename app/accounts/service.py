@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import time
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -155,6 +156,8 @@ def setup_owner(token: str, username: str, password: str, confirm: str, ip: str 
     logins from this IP, so the token cannot be guessed at speed."""
     wait = throttle.seconds_blocked(ip, None)
     if wait:
+        audit.record("setup.throttled", target_type="user", actor="-", after={"retry_after": wait})
+        db.session.commit()
         raise LoginThrottled(wait)
     expected = current_app.config["PFORTE_SETUP_TOKEN"].encode()
     if not hmac.compare_digest((token or "").strip().encode(), expected):
@@ -189,21 +192,30 @@ def authenticate(username: str, password: str) -> User | None:
 
 
 def log_in(username: str, password: str, ip: str | None) -> User | None:
-    """Check a login attempt: the user on success, None on failure; LoginThrottled while a counter is full.
-    Every outcome is recorded in the audit trail under the attempted name (never the password)."""
+    """Check a login attempt: the user on success, None on failure; LoginThrottled while the address's or
+    the (name, address) counter is full. A user name under attack slows its attempts down instead of
+    locking its owner out (see throttle.py). Every outcome, each throttling included, is recorded in the
+    audit trail under the attempted name (never the password)."""
     name = (username or "").strip()[:64]
     wait = throttle.seconds_blocked(ip, name)
     if wait:
-        audit.record("login.throttled", target_type="user", target_name=name, actor=name or "-")
+        audit.record("login.throttled", target_type="user", target_name=name, actor=name or "-",
+                     after={"retry_after": wait})
         db.session.commit()
         raise LoginThrottled(wait)
+    delay = throttle.slowdown(name)
+    if delay:
+        audit.record("login.slowed", target_type="user", target_name=name, actor=name or "-",
+                     after={"delay_seconds": delay})
+        db.session.commit()
+        time.sleep(delay)  # gevent-patched: only this attempt waits
     user = authenticate(name, password)
     if user is None:
         throttle.count_failure(ip, name)
         audit.record("login.failure", target_type="user", target_name=name, actor=name or "-")
         db.session.commit()
         return None
-    throttle.forget_user(name)
+    throttle.forget_user(name, ip)
     user.last_login_at = utcnow()
     event = _user_audit("login.success", user, actor=user.username)
     event.actor_id = user.id

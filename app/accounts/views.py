@@ -5,9 +5,10 @@ from flask import redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.accounts import service
+from app.accounts import service, sessions
 from app.accounts.blueprint import bp
 from app.accounts.i18n import LANGUAGE_COOKIE, LANGUAGES
+from app.accounts.redirects import local_target
 from app.client_ip import request_client_ip
 from app.extensions import limiter
 from app.htmx import INVALID_FORM
@@ -26,6 +27,7 @@ def _throttled(exc: service.LoginThrottled) -> tuple[str, int, dict]:
 def _start_session(user) -> None:
     session.clear()  # nothing from before the login survives (no session fixation)
     login_user(user)
+    sessions.begin()
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -53,7 +55,7 @@ def setup():
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(POSTS_PER_IP, key_func=request_client_ip, methods=["POST"], scope="account-posts")
 def login():
-    target = _safe_next(request.args.get("next")) or url_for("keys.index")
+    target = local_target(request.args.get("next")) or url_for("keys.index")
     if request.method == "GET" and current_user.is_authenticated:
         return redirect(target)
     error, status, headers = None, 200, {}
@@ -83,7 +85,7 @@ def logout():
 @bp.route("/language", methods=["POST"])
 def set_language():
     language = request.form.get("language")
-    response = redirect(_safe_next(request.form.get("next")) or "/")
+    response = redirect(local_target(request.form.get("next")) or "/")
     if language in LANGUAGES:
         response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
                             secure=request.is_secure)
@@ -95,12 +97,4 @@ def set_language():
 @bp.route("/")
 def home():
     return redirect(url_for("keys.index"))
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only local paths: "/x" yes; "//host", "/\\host" and absolute URLs no."""
-    if (target and target.startswith("/") and not target.startswith(("//", "/\\"))
-            and not any(ord(c) < 32 for c in target)):
-        return target
-    return None
 

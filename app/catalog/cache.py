@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.catalog.crypto import CredentialUnreadable, decrypt_credential
+from app.catalog.crypto import CredentialUnreadable, credential_for
 from app.catalog.entries import ModelEntry
 from app.catalog.models import Connection, Model
 from app.extensions import db
@@ -43,8 +43,9 @@ class Snapshot:
 class CatalogCache:
     """One per app. Swapping `_snapshot` is atomic, so concurrent greenlets never see a half-built catalog."""
 
-    def __init__(self, encryption_key: str):
+    def __init__(self, encryption_key: str, allow_link_local: bool = False):
         self._key = encryption_key
+        self._allow_link_local = allow_link_local
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
 
@@ -72,7 +73,7 @@ class CatalogCache:
 
     def _load(self, conn, version: str | None) -> Snapshot:
         rows = conn.execute(select(Connection.__table__))
-        targets = {row.id: upstream_target(row, self._key) for row in rows}
+        targets = {row.id: upstream_target(row, self._key, self._allow_link_local) for row in rows}
         entries = []
         for row in conn.execute(select(Model.__table__).order_by(Model.__table__.c.public_id)):
             entries.append(ModelEntry(
@@ -89,20 +90,27 @@ class CatalogCache:
                         ordered=ordered, enabled_count=sum(1 for e in ordered if e.enabled))
 
 
-def upstream_target(row, encryption_key: str) -> UpstreamTarget:
-    """The plain target for a connection row (table row or ORM object), credential decrypted."""
+def upstream_target(row, encryption_key: str, allow_link_local: bool = False) -> UpstreamTarget:
+    """The plain target for a connection row (table row or ORM object), credential decrypted; without the
+    credential when it was entered for another base URL (see crypto.py)."""
     api_key = None
+    base_url = row.base_url or ""
     if row.credential_encrypted:
         try:
-            api_key = decrypt_credential(row.credential_encrypted, encryption_key)
+            api_key = credential_for(row.credential_encrypted, encryption_key, base_url)
         except CredentialUnreadable:
             log.warning("credential of connection %r cannot be decrypted; was the instance key changed?",
                         row.name)
+        else:
+            if api_key is None:
+                log.warning("credential of connection %r was entered for another base URL; it is not sent",
+                            row.name)
     return UpstreamTarget(
         connection_id=row.id, name=row.name, kind=row.kind, base_url=row.base_url or "", api_key=api_key,
         api_version=row.api_version, connect_timeout=float(row.connect_timeout),
         read_timeout=float(row.read_timeout), total_timeout=float(row.total_timeout),
         responses_api=bool(row.responses_api),
+        allow_link_local=allow_link_local,
     )
 
 
@@ -117,6 +125,7 @@ def catalog_cache() -> CatalogCache:
     extensions = current_app.extensions
     cache = extensions.get(EXTENSION_KEY)
     if cache is None:
-        key = current_app.config["PFORTE_ENCRYPTION_KEY"]
-        cache = extensions.setdefault(EXTENSION_KEY, CatalogCache(key))
+        config = current_app.config
+        cache = extensions.setdefault(EXTENSION_KEY, CatalogCache(
+            config["PFORTE_ENCRYPTION_KEY"], bool(config.get("PFORTE_ALLOW_LINK_LOCAL_UPSTREAMS"))))
     return cache

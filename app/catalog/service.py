@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.audit import service as audit
 from app.catalog.cache import VERSION_SETTING, catalog_cache, upstream_target
-from app.catalog.crypto import encrypt_credential
+from app.catalog.crypto import CredentialUnreadable, credential_for, encrypt_credential
 from app.catalog.entries import ModelEntry
 from app.catalog.models import CAPABILITIES, CONNECTION_KINDS, Connection, Model
 from app.catalog.validation import CatalogError, clean_connection, clean_model, parse_capabilities
@@ -82,10 +82,10 @@ def find_model(public_id: str) -> Model:
 # --- connections ---------------------------------------------------------------------------------
 
 def create_connection(values: Mapping, credential: str | None = None) -> Connection:
-    """A new upstream connection; `credential` (API key) is stored encrypted."""
-    clean = clean_connection(values)
+    """A new upstream connection; `credential` (API key) is stored encrypted, bound to the base URL."""
+    clean = clean_connection(values, allow_link_local=_allow_link_local())
     _require_unique(Connection.name, clean["name"], None, "name", NAME_TAKEN)
-    connection = Connection(**clean, credential_encrypted=_encrypted(credential))
+    connection = Connection(**clean, credential_encrypted=_encrypted(credential, clean["base_url"]))
     db.session.add(connection)
     db.session.flush()
     audit.record("connection.create", target_type="connection", target_id=connection.id,
@@ -95,21 +95,34 @@ def create_connection(values: Mapping, credential: str | None = None) -> Connect
 
 
 def update_connection(connection_id: int, values: Mapping, credential: str | None = None,
-                      clear_credential: bool = False) -> Connection:
-    """Change a connection. An empty credential keeps the stored one; clear_credential removes it."""
+                      clear_credential: bool = False, owner: bool = False) -> Connection:
+    """Change a connection. An empty credential keeps the stored one; clear_credential removes it.
+    A new base URL needs the credential again unless an `owner` (or the CLI) moves the stored one along:
+    otherwise an admin could point the organisation's key at an address of their choosing."""
     connection = get_connection(connection_id)
-    clean = clean_connection(values)
+    clean = clean_connection(values, allow_link_local=_allow_link_local())
     _require_unique(Connection.name, clean["name"], connection.id, "name", NAME_TAKEN)
     before = _connection_snapshot(connection)
+    new_credential = bool(credential and credential.strip()) and not clear_credential
+    kept = None if clear_credential or new_credential else _stored_credential(connection)
+    moved = kept is not None and clean["base_url"] != connection.base_url
+    if moved and not owner:
+        raise CatalogError({"credential": _l(
+            "The base URL changed: enter the API key again (or ask an owner to make the change), so that the "
+            "stored key is never sent to an address it was not entered for.")})
     for name, value in clean.items():
         setattr(connection, name, value)
     if clear_credential:
         connection.credential_encrypted = None
-    elif credential and credential.strip():
-        connection.credential_encrypted = _encrypted(credential)
+    elif new_credential:
+        connection.credential_encrypted = _encrypted(credential, clean["base_url"])
+    elif kept is not None:  # bound (again) to the base URL as saved now
+        connection.credential_encrypted = _encrypted(kept, clean["base_url"])
     after = _connection_snapshot(connection)
-    if credential and credential.strip() and not clear_credential:
+    if new_credential:
         after["credential_changed"] = True
+    if moved:
+        after["credential_moved_to_new_base_url"] = True
     audit.record("connection.update", target_type="connection", target_id=connection.id,
                  target_name=connection.name, before=before, after=after)
     _commit_change()
@@ -131,7 +144,8 @@ def delete_connection(connection_id: int) -> None:
 
 def test_connection(connection_id: int) -> ProbeResult:
     """Ask the upstream for its model list with the stored credential (no transaction is held meanwhile)."""
-    target = upstream_target(get_connection(connection_id), current_app.config["PFORTE_ENCRYPTION_KEY"])
+    target = upstream_target(get_connection(connection_id), current_app.config["PFORTE_ENCRYPTION_KEY"],
+                             _allow_link_local())
     db.session.rollback()  # end the read transaction before going out on the network
     return probe_connection(target)
 
@@ -219,14 +233,27 @@ def catalog_version() -> str | None:
 
 # --- helpers -------------------------------------------------------------------------------------
 
-def _encrypted(credential: str | None) -> str | None:
+def _allow_link_local() -> bool:
+    return bool(current_app.config.get("PFORTE_ALLOW_LINK_LOCAL_UPSTREAMS"))
+
+
+def _stored_credential(connection: Connection) -> str | None:
+    """The stored credential if it may still be sent to the connection's current base URL, else None."""
+    try:
+        return credential_for(connection.credential_encrypted, current_app.config["PFORTE_ENCRYPTION_KEY"],
+                              connection.base_url)
+    except CredentialUnreadable:
+        return None
+
+
+def _encrypted(credential: str | None, base_url: str) -> str | None:
     credential = (credential or "").strip()
     if not credential:
         return None
     if len(credential) > MAX_CREDENTIAL_CHARS or any(ch in credential for ch in "\r\n"):
         raise CatalogError({"credential": _l("The API key must be one line of at most %(max)d characters.",
                                              max=MAX_CREDENTIAL_CHARS)})
-    return encrypt_credential(credential, current_app.config["PFORTE_ENCRYPTION_KEY"])
+    return encrypt_credential(credential, current_app.config["PFORTE_ENCRYPTION_KEY"], base_url)
 
 
 def _resolve_connection(reference: int | str | None) -> Connection:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from flask_babel import lazy_gettext as _l
 
 from app.catalog.models import CAPABILITIES, CONNECTION_KINDS, RESPONSES_API_KINDS
+from app.providers.addresses import literal_is_blocked
 
 PUBLIC_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._:/@+-]{0,198}[A-Za-z0-9._:@+-])?$")
 API_VERSION = re.compile(r"^[A-Za-z0-9.-]{1,32}$")
@@ -53,8 +54,9 @@ def _number(values: Mapping, name: str, default: float, maximum: float, errors: 
     return number
 
 
-def check_base_url(url: str, kind: str) -> str | None:
-    """The message for a bad base URL, or None. Empty is fine only for the built-in demo."""
+def check_base_url(url: str, kind: str, allow_link_local: bool = False) -> str | None:
+    """The message for a bad base URL, or None. Empty is fine only for the built-in demo. A link-local or
+    cloud-metadata address is refused unless allowed (host names are checked when connecting)."""
     if not url:
         return None if kind == "demo" else _l("A base URL is required (http:// or https://).")
     parts = urlsplit(url)
@@ -68,6 +70,9 @@ def check_base_url(url: str, kind: str) -> str | None:
         parts.port  # noqa: B018  (raises for a port out of range)
     except ValueError:
         return _l("The port in the base URL is not valid.")
+    if not allow_link_local and literal_is_blocked(parts.hostname):
+        return _l("Link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254) are not "
+                  "allowed as upstreams. The server setting PFORTE_ALLOW_LINK_LOCAL_UPSTREAMS allows them.")
     return None
 
 
@@ -77,7 +82,7 @@ def _flag(values: Mapping, name: str) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in ("1", "on", "true", "yes"))
 
 
-def clean_connection(values: Mapping) -> dict:
+def clean_connection(values: Mapping, allow_link_local: bool = False) -> dict:
     """Connection fields: name, kind, base_url, api_version, the three timeouts and responses_api (whether
     the upstream offers the Responses API itself; only OpenAI-style and Azure upstreams can)."""
     errors: dict[str, object] = {}
@@ -90,7 +95,7 @@ def clean_connection(values: Mapping) -> dict:
     base_url = _text(values, "base_url").rstrip("/")
     if len(base_url) > 500:
         errors["base_url"] = _l("The base URL is too long (at most 500 characters).")
-    elif kind in CONNECTION_KINDS and (problem := check_base_url(base_url, kind)):
+    elif kind in CONNECTION_KINDS and (problem := check_base_url(base_url, kind, allow_link_local)):
         errors["base_url"] = problem
     api_version = _text(values, "api_version") or None
     if api_version and not API_VERSION.match(api_version):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from app.accounts.access import edit_required
 from app.catalog import service
@@ -85,7 +85,8 @@ def edit_connection(connection_id: int):
     values = {name: request.form.get(name, "") for name in CONNECTION_FIELDS}
     try:
         service.update_connection(connection_id, values, credential=request.form.get("credential"),
-                                  clear_credential=request.form.get("clear_credential") == "1")
+                                  clear_credential=request.form.get("clear_credential") == "1",
+                                  owner=current_user.is_owner)
     except service.CatalogError as exc:
         return _connection_form(_found(service.get_connection, connection_id), values, exc.errors)
     message = _("Connection “%(name)s” saved.", name=values["name"].strip())

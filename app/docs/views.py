@@ -7,7 +7,7 @@ and only ever travels to /v1 as the API credential.
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import force_locale
 from flask_login import current_user
 
@@ -20,9 +20,20 @@ bp = Blueprint("docs", __name__)
 bp.add_app_template_global(is_demo_model)  # marks demo models "demo" in every model list of the UI
 
 
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+
+
 def api_base_url() -> str:
-    """The client base URL as this request reached the server, e.g. https://pforte.example/v1."""
-    return request.host_url.rstrip("/") + "/v1"
+    """The client base URL shown in docs and examples, e.g. https://pforte.example/v1: PFORTE_PUBLIC_URL
+    (with /v1 added unless it ends so); unset, the address this server listens on (a wildcard address as
+    localhost). Never the request's Host header, which any client chooses."""
+    public = current_app.config.get("PFORTE_PUBLIC_URL")
+    if not public:
+        host, port = current_app.config.get("PFORTE_SERVED_AT") or (current_app.config["PFORTE_HOST"],
+                                                                     current_app.config["PFORTE_PORT"])
+        host = "localhost" if host in WILDCARD_HOSTS else host
+        public = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    return public if public.endswith("/v1") else f"{public}/v1"
 
 
 def _signed_in() -> bool:

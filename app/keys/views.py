@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app.accounts.access import edit_required
+from app.accounts.redirects import local_target
 from app.catalog import service as catalog
 from app.catalog.demo import is_demo_entry
 from app.credits import MICRO
@@ -102,11 +103,11 @@ def _list_url(status: str = "all", search: str = "", page: int = 1) -> str:
                    page=page if page > 1 else None)
 
 
-def _next_url() -> str:
-    """Where a plain form POST returns to: the list as the admin left it (only /keys URLs)."""
-    target = request.form.get("next") or ""
-    parts = urlsplit(target)
-    if not parts.scheme and not parts.netloc and parts.path == url_for("keys.index"):
+def _next_url(source=None) -> str:
+    """Where a plain form POST (or a dialog's Cancel link, from the query) returns to: the list as the
+    admin left it (only /keys URLs of this site)."""
+    target = local_target((request.form if source is None else source).get("next"))
+    if target and urlsplit(target).path == url_for("keys.index"):
         return target
     return url_for("keys.index")
 
@@ -258,7 +259,7 @@ def revoke(public_id: str):
     key = _found(public_id)
     if request.method == "GET":
         return render("keys/revoke.html", "keys/_revoke_dialog.html", key=key,
-                      next_url=request.args.get("next", ""))
+                      next_url=_next_url(request.args))
     service.revoke_key(public_id)
     return _done(_("Key “%(name)s” revoked. Requests with it are refused from now on.", name=key.name))
 

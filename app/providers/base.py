@@ -32,6 +32,7 @@ class UpstreamTarget:
     read_timeout: float = 120.0
     total_timeout: float = 600.0
     responses_api: bool = False  # the upstream offers POST /responses itself (openai and azure kinds)
+    allow_link_local: bool = False  # PFORTE_ALLOW_LINK_LOCAL_UPSTREAMS (see app/providers/addresses.py)
 
 
 # Upstream failures are ApiErrors like every other refusal; the name says where they come from.

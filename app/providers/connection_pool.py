@@ -7,6 +7,7 @@ from collections import deque
 
 from gevent.monkey import get_original
 
+from app.providers.addresses import create_connection
 from app.providers.proxy import Proxy, authority_of, open_tunnel
 
 _select = get_original("select", "select")  # never yields: only asks whether a socket is readable
@@ -37,8 +38,10 @@ class HostPool:
     """Idle kept-alive connections to one scheme://host:port; a new one is opened when none is idle."""
 
     def __init__(self, scheme: str, host: str, port: int, connect_timeout: float, read_timeout: float,
-                 max_idle: int, tls: ssl.SSLContext | None = None, proxy: Proxy | None = None):
+                 max_idle: int, tls: ssl.SSLContext | None = None, proxy: Proxy | None = None,
+                 allow_link_local: bool = False):
         self.scheme, self.host, self.port = scheme, host, port
+        self.allow_link_local = allow_link_local
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_idle = max_idle
@@ -59,8 +62,10 @@ class HostPool:
 
     def connect(self) -> Connection:
         proxy = self.proxy
-        address = (proxy.host, proxy.port) if proxy else (self.host, self.port)
-        sock = socket.create_connection(address, timeout=self.connect_timeout)
+        if proxy:  # the proxy, set by the operator, resolves the upstream's name itself
+            sock = socket.create_connection((proxy.host, proxy.port), timeout=self.connect_timeout)
+        else:
+            sock = create_connection(self.host, self.port, self.connect_timeout, self.allow_link_local)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls is not None:

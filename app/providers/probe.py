@@ -26,7 +26,8 @@ MAX_DETAIL_CHARS = 500
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """What one probe saw. `error_kind`: timeout | connect | tls | redirect | http | invalid_response."""
+    """What one probe saw. `error_kind`: timeout | connect | tls | blocked | redirect | http |
+    invalid_response."""
 
     ok: bool
     kind: str
@@ -78,7 +79,7 @@ def probe_connection(target: UpstreamTarget, transport: HttpTransport | None = N
         latency = (time.perf_counter() - started) * 1000
         return _interpret(target, url, response.status, response.headers, body, latency)
     except ConnectFailed as exc:
-        kind = exc.reason if exc.reason in ("tls", "timeout") else "connect"
+        kind = exc.reason if exc.reason in ("tls", "timeout", "blocked") else "connect"
         return _failure(target, url, started, kind, exc.message)
     except (ReadTimedOut, TotalTimeout) as exc:
         return _failure(target, url, started, "timeout", exc.message)

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import gevent
 
+from app.providers.addresses import BlockedAddress
 from app.providers.base import UpstreamTarget, upstream_failed, upstream_timeout
 from app.providers.connection_pool import HostPool
 from app.providers.http_framing import Stale, read_head
@@ -69,7 +70,8 @@ class HttpTransport:
         return parts
 
     def pool(self, target: UpstreamTarget, scheme: str, host: str, port: int) -> HostPool:
-        key = (target.connection_id, scheme, host, port, target.connect_timeout, target.read_timeout)
+        key = (target.connection_id, scheme, host, port, target.connect_timeout, target.read_timeout,
+               target.allow_link_local)
         pool = self._pools.get(key)
         if pool is None:
             try:
@@ -84,7 +86,7 @@ class HttpTransport:
                     raise ConnectFailed("The gateway's upstream CA bundle cannot be used (see the server log).",
                                         reason="tls") from None
             pool = HostPool(scheme, host, port, target.connect_timeout, target.read_timeout, self.pool_size,
-                            tls=self._tls, proxy=proxy)
+                            tls=self._tls, proxy=proxy, allow_link_local=target.allow_link_local)
             self._pools[key] = pool
             while len(self._pools) > MAX_POOLS:
                 self._pools.popitem(last=False)[1].close()
@@ -128,7 +130,7 @@ class HttpTransport:
             try:  # the retry opens a fresh connection: the other idle ones may be just as stale
                 conn, reused = pool.checkout() if attempt == 1 else (pool.connect(), False)
             except (TimeoutError, ConnectionRefusedError, socket.gaierror, OSError) as exc:
-                if attempt == 2 or isinstance(exc, ssl.SSLError | ProxyError):
+                if attempt == 2 or isinstance(exc, ssl.SSLError | ProxyError | BlockedAddress):
                     raise _connect_error(exc) from None
                 continue
             try:
@@ -170,6 +172,8 @@ class HttpTransport:
 
 
 def _connect_error(exc: Exception) -> ConnectFailed:
+    if isinstance(exc, BlockedAddress):
+        return ConnectFailed(str(exc), reason="blocked")
     if isinstance(exc, ProxyError):
         return ConnectFailed(str(exc), reason="proxy")
     if isinstance(exc, ssl.SSLError):

@@ -17,8 +17,8 @@ class TransportError(Exception):
 
 
 class ConnectFailed(TransportError):
-    """No connection to the upstream. `reason`: refused (also DNS and unreachable), timeout, tls, proxy or
-    config (a base URL or CA bundle that cannot be used)."""
+    """No connection to the upstream. `reason`: refused (also DNS and unreachable), timeout, tls, proxy,
+    blocked (a link-local or metadata address) or config (a base URL or CA bundle that cannot be used)."""
 
     default_message = "The upstream model server cannot be reached."
 

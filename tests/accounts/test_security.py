@@ -42,7 +42,7 @@ def test_pages_contain_no_inline_script_or_style(client_as, make_user):
 
 
 def session_cookie_header(response) -> str:
-    return next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("session="))
+    return next(h for h in response.headers.getlist("Set-Cookie") if h.startswith(("session=", "__Host-session=")))
 
 
 def test_session_cookie_is_httponly_and_samesite_lax_and_not_secure_over_http(client, owner):

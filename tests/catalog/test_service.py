@@ -39,7 +39,8 @@ def test_credential_is_encrypted_at_rest_and_decrypted_for_the_gateway(ctx, inst
 
     stored = connection.credential_encrypted
     assert SECRET not in stored
-    assert Fernet(ctx.config["PFORTE_ENCRYPTION_KEY"].encode()).decrypt(stored.encode()).decode() == SECRET
+    sealed = json.loads(Fernet(ctx.config["PFORTE_ENCRYPTION_KEY"].encode()).decrypt(stored.encode()))
+    assert sealed["credential"] == SECRET and sealed["base_url"] == OPENAI["base_url"].rstrip("/")
     assert service.lookup_model("gpt-4o").target.api_key == SECRET
     # No row of any table holds the plaintext ...
     for table in db.metadata.sorted_tables:
