@@ -102,6 +102,7 @@ def upstream_target(row, encryption_key: str) -> UpstreamTarget:
         connection_id=row.id, name=row.name, kind=row.kind, base_url=row.base_url or "", api_key=api_key,
         api_version=row.api_version, connect_timeout=float(row.connect_timeout),
         read_timeout=float(row.read_timeout), total_timeout=float(row.total_timeout),
+        allow_passthrough=bool(row.allow_passthrough),
     )
 
 

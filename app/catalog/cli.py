@@ -15,6 +15,8 @@ from app.catalog import service
 from app.catalog.models import CONNECTION_KINDS
 
 connections = AppGroup("connections", help="Manage upstream connections.")
+PASSTHROUGH_HELP = ("Pass service_tier, store, Anthropic server tools and anthropic-beta headers upstream "
+                    "(they cost extra or keep data at the provider; off by default).")
 models = AppGroup("models", help="Manage the models offered to clients.")
 
 
@@ -34,8 +36,9 @@ def _fail(exc: Exception) -> click.ClickException:
 @click.option("--read-timeout", type=float, help="Seconds to wait between bytes (default 120).")
 @click.option("--timeout", "total_timeout", type=float,
               help="Seconds a whole request may take (default 600).")
+@click.option("--allow-passthrough", is_flag=True, help=PASSTHROUGH_HELP)
 def add_connection_command(name, kind, base_url, api_key_env, api_version, connect_timeout, read_timeout,
-                           total_timeout) -> None:
+                           total_timeout, allow_passthrough) -> None:
     """Add an upstream connection."""
     credential = None
     if api_key_env:
@@ -44,13 +47,37 @@ def add_connection_command(name, kind, base_url, api_key_env, api_version, conne
             raise click.ClickException(f"The environment variable {api_key_env} is not set or empty.")
     values = {"name": name, "kind": kind, "base_url": base_url, "api_version": api_version,
               "connect_timeout": connect_timeout, "read_timeout": read_timeout,
-              "total_timeout": total_timeout}
+              "total_timeout": total_timeout, "allow_passthrough": allow_passthrough}
     try:
         connection = service.create_connection(values, credential=credential)
     except service.CatalogError as exc:
         raise _fail(exc) from exc
     state = "set" if connection.credential_encrypted else "not set"
     click.echo(f"Added {connection.kind} connection '{connection.name}' (API key {state}).")
+
+
+@connections.command("update")
+@click.argument("name")
+@click.option("--allow-passthrough/--no-allow-passthrough", default=None, help=PASSTHROUGH_HELP)
+def update_connection_command(name: str, allow_passthrough: bool | None) -> None:
+    """Change a connection's settings (only those given; the rest stay as they are)."""
+    connection = _connection_named(name)
+    values = {field: getattr(connection, field) for field in service.CONNECTION_FIELDS}
+    if allow_passthrough is not None:
+        values["allow_passthrough"] = allow_passthrough
+    try:
+        service.update_connection(connection.id, values)
+    except service.CatalogError as exc:
+        raise _fail(exc) from exc
+    state = "passes" if values["allow_passthrough"] else "strips"
+    click.echo(f"Updated connection '{connection.name}' ({state} paid and storing options).")
+
+
+def _connection_named(name: str):
+    connection = next((c for c, _ in service.overview()[0] if c.name.lower() == name.lower()), None)
+    if connection is None:
+        raise click.ClickException(f"No connection named '{name}'.")
+    return connection
 
 
 @connections.command("list")
@@ -67,9 +94,7 @@ def list_connections_command(as_json: bool) -> None:
 @click.argument("name")
 def test_connection_command(name: str) -> None:
     """Ask the upstream for its model list and print what it answered."""
-    connection = next((c for c, _ in service.overview()[0] if c.name.lower() == name.lower()), None)
-    if connection is None:
-        raise click.ClickException(f"No connection named '{name}'.")
+    connection = _connection_named(name)
     result = service.test_connection(connection.id)
     if result.demo:
         click.echo("OK: built-in demo connection, answers locally.")
@@ -155,7 +180,8 @@ def _connection_dict(connection, model_count: int) -> dict:
         "api_version": connection.api_version,
         "credential": "set" if connection.credential_encrypted else "not set",
         "connect_timeout": connection.connect_timeout, "read_timeout": connection.read_timeout,
-        "total_timeout": connection.total_timeout, "models": model_count, "demo": connection.kind == "demo",
+        "total_timeout": connection.total_timeout, "allow_passthrough": bool(connection.allow_passthrough),
+        "models": model_count, "demo": connection.kind == "demo",
     }
 
 

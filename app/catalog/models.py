@@ -20,6 +20,8 @@ class Connection(db.Model):
     connect_timeout = db.Column(db.Float, nullable=False, default=5.0)
     read_timeout = db.Column(db.Float, nullable=False, default=120.0)
     total_timeout = db.Column(db.Float, nullable=False, default=600.0)
+    # service_tier, store, Anthropic server tools and anthropic-beta go upstream only when this is set
+    allow_passthrough = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

@@ -81,6 +81,9 @@ def find_model(public_id: str) -> Model:
 
 # --- connections ---------------------------------------------------------------------------------
 
+CONNECTION_FIELDS = ("name", "kind", "base_url", "api_version", "connect_timeout", "read_timeout",
+                     "total_timeout", "allow_passthrough")  # what update_connection takes
+
 def create_connection(values: Mapping, credential: str | None = None) -> Connection:
     """A new upstream connection; `credential` (API key) is stored encrypted."""
     clean = clean_connection(values)
@@ -257,7 +260,7 @@ def _connection_snapshot(connection: Connection) -> dict:
         "name": connection.name, "kind": connection.kind, "base_url": connection.base_url,
         "api_version": connection.api_version, "credential_set": bool(connection.credential_encrypted),
         "connect_timeout": connection.connect_timeout, "read_timeout": connection.read_timeout,
-        "total_timeout": connection.total_timeout,
+        "total_timeout": connection.total_timeout, "allow_passthrough": bool(connection.allow_passthrough),
     }
 
 

@@ -72,7 +72,7 @@ def check_base_url(url: str, kind: str) -> str | None:
 
 
 def clean_connection(values: Mapping) -> dict:
-    """Connection fields: name, kind, base_url, api_version and the three timeouts."""
+    """Connection fields: name, kind, base_url, api_version, the three timeouts and allow_passthrough."""
     errors: dict[str, object] = {}
     name = _text(values, "name")
     if not name or len(name) > 100:
@@ -98,7 +98,8 @@ def clean_connection(values: Mapping) -> dict:
     if errors:
         raise CatalogError(errors)
     return {"name": name, "kind": kind, "base_url": base_url,
-            "api_version": api_version if kind == "azure" else None, **timeouts}
+            "api_version": api_version if kind == "azure" else None, **timeouts,
+            "allow_passthrough": values.get("allow_passthrough") in (True, "1", "on", "true")}
 
 
 def parse_capabilities(raw: str | Iterable[str] | None) -> list[str] | None:

@@ -4,8 +4,8 @@ Two ways in:
 - `request()`, the common provider interface: an OpenAI chat request is translated to a Messages request
   and the answer back to OpenAI (so an OpenAI client can use a Claude model);
 - `messages()`, for the gateway's own /v1/messages: an Anthropic request goes upstream as it is (with the
-  client's `anthropic-beta` header), and the answer comes back as an Anthropic message or as parsed
-  Anthropic stream events.
+  client's `anthropic-beta` header when the connection allows it, see passthrough.py), and the answer
+  comes back as an Anthropic message or as parsed Anthropic stream events.
 
 The connection's base URL is the host (`https://api.anthropic.com`) or the same with `/v1`.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 
+from app.providers import passthrough
 from app.providers.base import (
     IteratorStream,
     Provider,
@@ -85,7 +86,8 @@ class AnthropicProvider(Provider):
 
     def messages(self, target: UpstreamTarget, body: dict, stream: bool, beta: str | None = None):
         """A Messages request as it is: an Anthropic message, or an AnthropicEventStream when streaming."""
-        payload = dict(body)
+        payload, beta = passthrough.anthropic_request(target, body, beta)
+        payload = dict(payload)
         if stream:
             payload["stream"] = True
         else:

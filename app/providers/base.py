@@ -30,6 +30,7 @@ class UpstreamTarget:
     connect_timeout: float = 5.0
     read_timeout: float = 120.0
     total_timeout: float = 600.0
+    allow_passthrough: bool = False  # paid or storing request options may go upstream (passthrough.py)
 
 
 # Upstream failures are ApiErrors like every other refusal; the name says where they come from.

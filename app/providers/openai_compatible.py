@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+from app.providers import passthrough
 from app.providers.base import (
     Provider,
     UpstreamError,
@@ -38,6 +39,7 @@ class OpenAICompatibleProvider(Provider):
         return {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
 
     def request(self, target: UpstreamTarget, endpoint: str, body: dict, stream: bool):
+        body = passthrough.openai_body(target, body)
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         headers = self.headers(target)
         if stream:

@@ -204,3 +204,32 @@ def test_owner_can_edit_too(client_as, catalog, post):
     client = client_as("owner")
     assert "Add connection" in client.get("/catalog").get_data(as_text=True)
     assert post(client, f"/catalog/models/{catalog['llama']}/enabled", {"enabled": "0"}).status_code == 302
+
+
+def test_the_passthrough_checkbox_is_saved_shown_and_audited(admin, catalog, app, post):
+    page = admin.get(f"/catalog/connections/{catalog['local']}/edit").get_data(as_text=True)
+    assert re.search(r'<input type="checkbox" id="allow_passthrough" name="allow_passthrough" value="1"[^>]*>',
+                     page)
+    assert not re.search(r'name="allow_passthrough"[^>]*checked', page), "off by default"
+    edit = f"/catalog/connections/{catalog['local']}/edit"
+    assert post(admin, edit, {**CONNECTION_FORM, "allow_passthrough": "1"}).status_code == 302
+    with app.app_context():
+        assert service.get_connection(catalog["local"]).allow_passthrough is True
+    assert re.search(r'name="allow_passthrough"[^>]*checked', admin.get(edit).get_data(as_text=True))
+    assert post(admin, edit, CONNECTION_FORM).status_code == 302  # an unticked box is not sent: off again
+    with app.app_context():
+        assert service.get_connection(catalog["local"]).allow_passthrough is False
+        events = [e for e in audit_events(app) if e["action"] == "connection.update"]
+    assert [(e["before"]["allow_passthrough"], e["after"]["allow_passthrough"]) for e in events[-2:]] == \
+        [(False, True), (True, False)]
+
+
+def audit_events(app) -> list[dict]:
+    import json
+
+    from app.audit.models import AuditEvent
+    from app.extensions import db
+
+    rows = db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id)).all()
+    return [{"action": r.action, "before": json.loads(r.before or "{}"), "after": json.loads(r.after or "{}")}
+            for r in rows]
