@@ -35,6 +35,9 @@ Failure modes are chosen per request by directives, either in the model name aft
   arg=VALUE           with call=NAME: the value of those properties, percent-decoded (default Berlin)
   trickle=S           (not streamed) send the JSON body in ten pieces, S seconds apart
   cut_body=1          (not streamed) send the head and half the body, then reset the connection
+  pad=N               N more characters in the answer (plain: a body that long; streamed: one chunk that long)
+  gzip=1              (not streamed) the JSON body gzip-compressed (Content-Encoding: gzip); with pad=N a
+                      small body that inflates to more than N bytes
 Option --max-requests-per-connection N closes every kept-alive connection after N requests (announced
 with Connection: close). Option --drop-after N answers N requests on a connection as kept-alive ones and
 then closes the connection without a word when the next request arrives on it (an idle timeout that fires
@@ -46,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gzip
 import hashlib
 import json
 import re
@@ -369,6 +373,8 @@ def answer_text(body: dict, modes: dict) -> str:
     count = int(modes.get("chunks", 8))
     words = (ANSWER.split() * 4)[:count]
     text = " ".join(words)
+    if "pad" in modes:
+        text += " " + "x" * int(modes["pad"])
     fmt = body.get("response_format") or {}
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         return json.dumps({"answer": text})
@@ -384,8 +390,13 @@ def chat(request: Request, server: FakeServer):
     modes = directives(request)
     if body.get("stream") or any(mode in modes for mode in SLOW_MODES):
         return lambda exchange: chat_slow(exchange, body, modes)
-    return json_reply(200, chat_completion(body, modes), spaced="spaced" in modes) if "malformed" not in modes \
-        else reply(200, b'{"id": "chatcmpl-broken", "choices": [')
+    if "malformed" in modes:
+        return reply(200, b'{"id": "chatcmpl-broken", "choices": [')
+    answer = json_reply(200, chat_completion(body, modes), spaced="spaced" in modes)
+    if "gzip" in modes:
+        status, headers, data = answer
+        answer = status, {**headers, "Content-Encoding": "gzip"}, gzip.compress(data, 9)
+    return answer
 
 
 def chat_completion(body: dict, modes: dict) -> dict:

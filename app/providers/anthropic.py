@@ -27,7 +27,7 @@ from app.providers.base import (
 )
 from app.providers.openai_compatible import OpenAIEventStream
 from app.providers.sse_reader import iter_sse
-from app.providers.transport_errors import ReadTimedOut, TransportError
+from app.providers.transport_errors import AnswerTooLarge, ReadTimedOut, TransportError
 from app.providers.upstream_errors import scrub
 from app.wire.anthropic_to_openai import (
     UpstreamStreamError,
@@ -128,7 +128,7 @@ class AnthropicEventStream(OpenAIEventStream):
     def __iter__(self):
         chunks = self._chunks()
         try:
-            for _name, data in iter_sse(chunks):
+            for _name, data in iter_sse(chunks, self._response.limits.event):
                 try:
                     event = json.loads(data)
                 except ValueError:
@@ -145,6 +145,8 @@ class AnthropicEventStream(OpenAIEventStream):
                     return
         except ReadTimedOut:
             raise upstream_timeout() from None
+        except AnswerTooLarge as exc:
+            raise upstream_failed(exc.message) from None
         except (TransportError, OSError):
             raise upstream_failed("The upstream model server broke off the stream.") from None
         raise upstream_failed("The upstream model server ended the stream early.")

@@ -17,10 +17,10 @@ from app.providers.base import (
     upstream_failed,
     upstream_timeout,
 )
-from app.providers.response import Response, abort
+from app.providers.response import Response, abort, too_large
 from app.providers.sse_reader import SseParser
 from app.providers.transport import HttpTransport
-from app.providers.transport_errors import ReadTimedOut, TransportError
+from app.providers.transport_errors import AnswerTooLarge, ReadTimedOut, TransportError
 from app.providers.upstream_errors import scrub
 
 PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
@@ -65,7 +65,7 @@ class OpenAIEventStream(UpstreamStream):
     def __init__(self, response: Response, target: UpstreamTarget):
         self._response = response
         self._target = target
-        self._parser = SseParser()
+        self._parser = SseParser(response.limits.event)
         self._failure: UpstreamError | None = None
         self._complete = False
         self._closed = False
@@ -92,6 +92,8 @@ class OpenAIEventStream(UpstreamStream):
             data = self._response.poll(timeout)
         except ReadTimedOut:
             raise upstream_timeout() from None
+        except AnswerTooLarge as exc:
+            raise upstream_failed(exc.message) from None
         except (TransportError, OSError):
             raise upstream_failed("The upstream model server broke off the stream.") from None
         if data is None:
@@ -118,6 +120,12 @@ class OpenAIEventStream(UpstreamStream):
                 self._failure = failure  # the events before it go out first
                 return payloads, False
             payloads.append(payload)
+        if self._parser.overflow:
+            failure = upstream_failed(too_large("a stream event", self._parser.max_event).message)
+            if not payloads:
+                raise failure
+            self._failure = failure
+            return payloads, False
         if ended:
             self._complete = True
         return payloads, ended
