@@ -40,6 +40,13 @@ def invalid_api_key() -> ApiError:
     return ApiError(401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.")
 
 
+def key_ended(status: str) -> ApiError:
+    """The end of a stream whose key was revoked or disabled while it ran (app.gateway.key_watch)."""
+    word = "revoked" if status == "revoked" else "disabled"
+    return ApiError(401, "invalid_request_error", "invalid_api_key",
+                    f"The API key was {word} while this stream was running.")
+
+
 def expired_api_key() -> ApiError:
     return ApiError(401, "invalid_request_error", "expired_api_key", "This API key has expired.")
 
