@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import requests
 from support.opskit import post_chat, query, stream_chat
 from support.waiting import wait_until
 
@@ -67,4 +68,30 @@ def test_a_stream_event_over_the_cap_ends_the_stream_with_an_error_event(gateway
     assert error["code"] == "upstream_error" and "larger than" in error["message"]
     assert b"[DONE]" not in body
     row = settled_row(server, stream.headers["x-request-id"])
+    assert (row["status"], row["error_code"]) == (502, "upstream_error")
+
+
+def test_an_anthropic_stream_event_over_the_cap_ends_with_the_anthropic_error_event(gateway, fake_upstream):
+    """The fake Anthropic upstream echoes the prompt word by word: one 150 kB word is one 150 kB event."""
+    server, key_info = gateway(env={**CAPS, "FAKE_UPSTREAM_KEY": "sk-upstream"})
+    server.setup_cli("connections", "add", "--name", "fake-claude", "--kind", "anthropic", "--base-url",
+                     fake_upstream.url, "--api-key-env", "FAKE_UPSTREAM_KEY")
+    server.setup_cli("models", "add", "--id", "claude-capped", "--connection", "fake-claude",
+                     "--upstream-model", "claude-fake")
+    body = {"model": "claude-capped", "max_tokens": 50, "stream": True,
+            "messages": [{"role": "user", "content": "eins zwei " + "x" * 150000}]}
+
+    def stream():
+        answer = requests.post(f"{server.url}/v1/messages", json=body, timeout=30,
+                               headers={"x-api-key": key_info["key"], "anthropic-version": "2023-06-01"})
+        return answer if answer.status_code != 404 else None  # the new model is served within a second
+
+    answer = wait_until(stream, 10, "the new model")
+    assert answer.status_code == 200, answer.text[:300]
+    blocks = [block for block in answer.text.split("\n\n") if block.strip()]
+    assert blocks[-1].startswith("event: error"), blocks[-1][:200]
+    error = json.loads(blocks[-1].split("data: ", 1)[1])
+    assert error["type"] == "error" and "larger than" in error["error"]["message"]
+    assert any("eins" in block for block in blocks), "the events before the big one were passed on"
+    row = settled_row(server, answer.headers["x-request-id"])
     assert (row["status"], row["error_code"]) == (502, "upstream_error")
