@@ -30,10 +30,10 @@ class SseParser:
         if self.overflow:
             return []
         buffer = self._buffer + chunk if self._buffer else chunk
+        tail = b""
         if b"\r" in buffer:
-            if buffer.endswith(b"\r"):  # the \n of a CRLF may still be on its way
-                self._buffer = buffer
-                return []
+            if buffer.endswith(b"\r"):  # the \n of a CRLF may still be on its way: keep the \r for later
+                buffer, tail = buffer[:-1], b"\r"
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         events = []
         start = 0
@@ -48,7 +48,7 @@ class SseParser:
             start = end + 2
             if event is not None:
                 events.append(event)
-        self._buffer = buffer[start:] if start else buffer
+        self._buffer = (buffer[start:] if start else buffer) + tail
         if limit is not None and len(self._buffer) > limit:
             return self._overflowed(events)
         return events
