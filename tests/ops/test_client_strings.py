@@ -118,3 +118,16 @@ def test_the_access_log_caps_and_escapes_client_strings(gateway):
         assert len(matching[0]) < 600, matching[0][:200]
     first = next(line for line in lines if f"request_id={ids[0]}" in line)
     assert "model=" in first and json.dumps("evil")[:-1] in first  # the name is there, quoted and escaped
+
+
+def test_json_log_lines_stay_one_line_each_with_capped_client_strings(gateway):
+    server, key_info = gateway(env={"PFORTE_LOG_JSON": "1"})
+    name = "evil\r\n{\"level\": \"forged\"}\x1b[31m" + "n" * 300
+    request_id = post_model(server, key_info["key"], name[:256]).headers["x-request-id"]
+    server.stop()
+    entries = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+    assert not any(entry.get("level") == "forged" for entry in entries)
+    access = [e for e in entries if e.get("logger") == "pforte.access" and e.get("request_id") == request_id]
+    assert len(access) == 1
+    model = access[0]["model"]
+    assert model.startswith("evil{") and len(model) <= 120 and "\x1b" not in model and "\n" not in model
