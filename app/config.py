@@ -42,6 +42,9 @@ DEFAULTS: dict[str, object] = {
     "STREAM_PING_SECONDS": 15,
     "UPSTREAM_POOL_SIZE": 256,
     "UPSTREAM_CA_BUNDLE": "",  # extra CAs for upstream TLS; else REQUESTS_CA_BUNDLE / SSL_CERT_FILE
+    "UPSTREAM_MAX_BODY_BYTES": 64 * 1024 * 1024,  # an upstream's JSON answer; more is a 502
+    "UPSTREAM_MAX_EVENT_BYTES": 4 * 1024 * 1024,  # one event of an upstream's stream
+    "UPSTREAM_MAX_INFLATED_BYTES": 64 * 1024 * 1024,  # a compressed upstream answer, inflated
     "CONVERSATION_RETENTION_DAYS": 30,  # kept conversations are deleted this long after their last turn
     "KEEP_CONVERSATIONS_DEFAULT": False,  # for keys without their own choice, until the owner sets one
     "CONVERSATION_MAX_BYTES": 1024 * 1024,  # one conversation's stored turns and responses (JSON size)
@@ -49,14 +52,15 @@ DEFAULTS: dict[str, object] = {
 }
 
 # Keys that are parsed as integers / booleans when they come from the environment.
+_UPSTREAM_CAPS = {"UPSTREAM_MAX_BODY_BYTES", "UPSTREAM_MAX_EVENT_BYTES", "UPSTREAM_MAX_INFLATED_BYTES"}
 _INT_KEYS = {"PORT", "MAX_BODY_BYTES", "SHUTDOWN_GRACE_SECONDS", "STREAM_PING_SECONDS", "UPSTREAM_POOL_SIZE",
              "CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY",
-             "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS"}
+             "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS", *_UPSTREAM_CAPS}
 _FLOAT_KEYS = {"LOGIN_MAX_DELAY_SECONDS"}
 _BOOL_KEYS = {"LOG_JSON", "KEEP_CONVERSATIONS_DEFAULT", "ALLOW_LINK_LOCAL_UPSTREAMS"}
 # Integers that must be at least 1.
 _POSITIVE_KEYS = {"CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY",
-                  "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS"}
+                  "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS", *_UPSTREAM_CAPS}
 
 
 def default_instance_path() -> Path:

@@ -82,7 +82,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     install_template_helpers(app)
     install_error_handlers(app)
     register_commands(app)
-    providers.configure(app.config["PFORTE_UPSTREAM_POOL_SIZE"], app.config.get("PFORTE_UPSTREAM_CA_BUNDLE"))
+    providers.configure(app.config["PFORTE_UPSTREAM_POOL_SIZE"], app.config.get("PFORTE_UPSTREAM_CA_BUNDLE"),
+                        providers.AnswerLimits(body=app.config["PFORTE_UPSTREAM_MAX_BODY_BYTES"],
+                                     event=app.config["PFORTE_UPSTREAM_MAX_EVENT_BYTES"],
+                                     inflated=app.config["PFORTE_UPSTREAM_MAX_INFLATED_BYTES"]))
     build_wsgi_stack(app)
     return app
 

@@ -40,6 +40,9 @@ Failure modes are chosen per request by directives, either in the model name aft
   talk=N              answer like a real model that talks N words unless stopped: `n` choices (chat; for
                       completions `n` per prompt), each cut at `max_completion_tokens` or else `max_tokens`
                       (finish_reason "length"); usage counts every choice's words
+  pad=N               N more characters in the answer (plain: a body that long; streamed: one chunk that long)
+  gzip=1              (not streamed) the JSON body gzip-compressed (Content-Encoding: gzip); with pad=N a
+                      small body that inflates to more than N bytes
 Option --max-requests-per-connection N closes every kept-alive connection after N requests (announced
 with Connection: close). Option --drop-after N answers N requests on a connection as kept-alive ones and
 then closes the connection without a word when the next request arrives on it (an idle timeout that fires
@@ -51,6 +54,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gzip
 import hashlib
 import json
 import re
@@ -374,6 +378,8 @@ def answer_text(body: dict, modes: dict) -> str:
     count = int(modes.get("chunks", 8))
     words = (ANSWER.split() * 4)[:count]
     text = " ".join(words)
+    if "pad" in modes:
+        text += " " + "x" * int(modes["pad"])
     fmt = body.get("response_format") or {}
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         return json.dumps({"answer": text})
@@ -389,8 +395,13 @@ def chat(request: Request, server: FakeServer):
     modes = directives(request)
     if body.get("stream") or any(mode in modes for mode in SLOW_MODES):
         return lambda exchange: chat_slow(exchange, body, modes)
-    return json_reply(200, chat_completion(body, modes), spaced="spaced" in modes) if "malformed" not in modes \
-        else reply(200, b'{"id": "chatcmpl-broken", "choices": [')
+    if "malformed" in modes:
+        return reply(200, b'{"id": "chatcmpl-broken", "choices": [')
+    answer = json_reply(200, chat_completion(body, modes), spaced="spaced" in modes)
+    if "gzip" in modes:
+        status, headers, data = answer
+        answer = status, {**headers, "Content-Encoding": "gzip"}, gzip.compress(data, 9)
+    return answer
 
 
 def talk_choices(body: dict, modes: dict, prompts: int = 1) -> list[tuple[list[str], str]]:

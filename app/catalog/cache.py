@@ -111,6 +111,7 @@ def upstream_target(row, encryption_key: str, allow_link_local: bool = False) ->
         read_timeout=float(row.read_timeout), total_timeout=float(row.total_timeout),
         responses_api=bool(row.responses_api),
         allow_link_local=allow_link_local,
+        allow_passthrough=bool(row.allow_passthrough),
     )
 
 

@@ -15,6 +15,8 @@ from app.catalog import service
 from app.catalog.models import CONNECTION_KINDS
 
 connections = AppGroup("connections", help="Manage upstream connections.")
+PASSTHROUGH_HELP = ("Pass service_tier, store, Anthropic server tools and anthropic-beta headers upstream "
+                    "(they cost extra or keep data at the provider; off by default).")
 models = AppGroup("models", help="Manage the models offered to clients.")
 
 
@@ -37,13 +39,15 @@ def _fail(exc: Exception) -> click.ClickException:
 @click.option("--responses-api/--no-responses-api", default=False,
               help="The upstream offers POST /v1/responses itself (openai and azure kinds): Responses calls "
                    "are forwarded to it unchanged instead of translated to chat completions (default: no).")
+@click.option("--allow-passthrough", is_flag=True, help=PASSTHROUGH_HELP)
 def add_connection_command(name, kind, base_url, api_key_env, api_version, connect_timeout, read_timeout,
-                           total_timeout, responses_api) -> None:
+                           total_timeout, responses_api, allow_passthrough) -> None:
     """Add an upstream connection."""
     credential = _credential(api_key_env)
     values = {"name": name, "kind": kind, "base_url": base_url, "api_version": api_version,
               "connect_timeout": connect_timeout, "read_timeout": read_timeout,
-              "total_timeout": total_timeout, "responses_api": responses_api}
+              "total_timeout": total_timeout, "responses_api": responses_api,
+              "allow_passthrough": allow_passthrough}
     try:
         connection = service.create_connection(values, credential=credential)
     except service.CatalogError as exc:
@@ -63,22 +67,25 @@ def add_connection_command(name, kind, base_url, api_key_env, api_version, conne
 @click.option("--timeout", "total_timeout", type=float)
 @click.option("--responses-api/--no-responses-api", default=None,
               help="Whether the upstream offers POST /v1/responses itself (openai and azure kinds).")
+@click.option("--allow-passthrough/--no-allow-passthrough", default=None, help=PASSTHROUGH_HELP)
 def update_connection_command(name, new_name, base_url, api_key_env, api_version, connect_timeout, read_timeout,
-                              total_timeout, responses_api) -> None:
+                              total_timeout, responses_api, allow_passthrough) -> None:
     """Change a connection: only the options given; the rest stays as it is."""
     connection = _find_connection(name)
-    values = {field: getattr(connection, field) for field in ("name", "kind", "base_url", "api_version",
-                                                             "connect_timeout", "read_timeout", "total_timeout",
-                                                             "responses_api")}
+    values = {field: getattr(connection, field) for field in service.CONNECTION_FIELDS}
     given = {"name": new_name, "base_url": base_url, "api_version": api_version, "connect_timeout": connect_timeout,
-             "read_timeout": read_timeout, "total_timeout": total_timeout, "responses_api": responses_api}
+             "read_timeout": read_timeout, "total_timeout": total_timeout, "responses_api": responses_api,
+             "allow_passthrough": allow_passthrough}
     values.update({field: value for field, value in given.items() if value is not None})
     try:
-        connection = service.update_connection(connection.id, values, credential=_credential(api_key_env))
+        connection = service.update_connection(connection.id, values, credential=_credential(api_key_env),
+                                                owner=True)  # the CLI is the operator's
     except service.CatalogError as exc:
         raise _fail(exc) from exc
     native = "offers the Responses API" if connection.responses_api else "Responses translated to chat"
-    click.echo(f"Updated {connection.kind} connection '{connection.name}' ({native}).")
+    passing = "passes" if connection.allow_passthrough else "strips"
+    click.echo(f"Updated {connection.kind} connection '{connection.name}' ({native}; {passing} paid and storing "
+               "options).")
 
 
 def _credential(api_key_env: str | None) -> str | None:
@@ -199,6 +206,7 @@ def _connection_dict(connection, model_count: int) -> dict:
         "credential": "set" if connection.credential_encrypted else "not set",
         "connect_timeout": connection.connect_timeout, "read_timeout": connection.read_timeout,
         "total_timeout": connection.total_timeout, "responses_api": bool(connection.responses_api),
+        "allow_passthrough": bool(connection.allow_passthrough),
         "models": model_count, "demo": connection.kind == "demo",
     }
 

@@ -23,6 +23,8 @@ class Connection(db.Model):
     total_timeout = db.Column(db.Float, nullable=False, default=600.0)
     # The upstream offers POST /v1/responses itself (openai and azure kinds): Responses calls go there unchanged
     responses_api = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
+    # service_tier, store, Anthropic server tools and anthropic-beta go upstream only when this is set
+    allow_passthrough = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

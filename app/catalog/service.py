@@ -81,6 +81,9 @@ def find_model(public_id: str) -> Model:
 
 # --- connections ---------------------------------------------------------------------------------
 
+CONNECTION_FIELDS = ("name", "kind", "base_url", "api_version", "connect_timeout", "read_timeout",
+                     "total_timeout", "responses_api", "allow_passthrough")  # what update_connection takes
+
 def create_connection(values: Mapping, credential: str | None = None) -> Connection:
     """A new upstream connection; `credential` (API key) is stored encrypted, bound to the base URL."""
     clean = clean_connection(values, allow_link_local=_allow_link_local())
@@ -285,6 +288,7 @@ def _connection_snapshot(connection: Connection) -> dict:
         "api_version": connection.api_version, "credential_set": bool(connection.credential_encrypted),
         "connect_timeout": connection.connect_timeout, "read_timeout": connection.read_timeout,
         "total_timeout": connection.total_timeout, "responses_api": bool(connection.responses_api),
+        "allow_passthrough": bool(connection.allow_passthrough),
     }
 
 

@@ -83,8 +83,9 @@ def _flag(values: Mapping, name: str) -> bool:
 
 
 def clean_connection(values: Mapping, allow_link_local: bool = False) -> dict:
-    """Connection fields: name, kind, base_url, api_version, the three timeouts and responses_api (whether
-    the upstream offers the Responses API itself; only OpenAI-style and Azure upstreams can)."""
+    """Connection fields: name, kind, base_url, api_version, the three timeouts, responses_api (whether
+    the upstream offers the Responses API itself; only OpenAI-style and Azure upstreams can) and
+    allow_passthrough (paid or storing request options may go upstream)."""
     errors: dict[str, object] = {}
     name = _text(values, "name")
     if not name or len(name) > 100:
@@ -113,7 +114,8 @@ def clean_connection(values: Mapping, allow_link_local: bool = False) -> dict:
     if errors:
         raise CatalogError(errors)
     return {"name": name, "kind": kind, "base_url": base_url,
-            "api_version": api_version if kind == "azure" else None, **timeouts, "responses_api": responses_api}
+            "api_version": api_version if kind == "azure" else None, **timeouts, "responses_api": responses_api,
+            "allow_passthrough": _flag(values, "allow_passthrough")}
 
 
 def parse_capabilities(raw: str | Iterable[str] | None) -> list[str] | None:

@@ -16,8 +16,7 @@ from app.htmx import INVALID_FORM, is_htmx, render
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 
-CONNECTION_FIELDS = ("name", "kind", "base_url", "api_version", "connect_timeout", "read_timeout",
-                     "total_timeout", "responses_api")
+CONNECTION_FIELDS = service.CONNECTION_FIELDS
 MODEL_FIELDS = ("public_id", "display_name", "upstream_model", "input_price", "output_price",
                 "max_output_tokens")
 

@@ -6,6 +6,7 @@ import json
 from flask import Response, request
 
 from app.api_errors import ApiError, clamp_retry_after
+from app.client_text import MAX_MODEL_NAME, printable
 
 
 def response_headers(error: ApiError) -> dict[str, str]:
@@ -39,6 +40,13 @@ def invalid_api_key() -> ApiError:
     return ApiError(401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.")
 
 
+def key_ended(status: str) -> ApiError:
+    """The end of a stream whose key was revoked or disabled while it ran (app.gateway.key_watch)."""
+    word = "revoked" if status == "revoked" else "disabled"
+    return ApiError(401, "invalid_request_error", "invalid_api_key",
+                    f"The API key was {word} while this stream was running.")
+
+
 def expired_api_key() -> ApiError:
     return ApiError(401, "invalid_request_error", "expired_api_key", "This API key has expired.")
 
@@ -50,7 +58,8 @@ def request_too_large(limit: int) -> ApiError:
 
 def model_not_found(model: str) -> ApiError:
     return ApiError(404, "invalid_request_error", "model_not_found",
-                        f"The model `{model}` does not exist or you do not have access to it.", param="model")
+                    f"The model `{printable(model, MAX_MODEL_NAME)}` does not exist or you do not have access to it.",
+                    param="model")
 
 
 def unknown_url(method: str, path: str) -> ApiError:

@@ -26,6 +26,7 @@ from app.api_errors import ApiError
 from app.catalog.entries import ModelEntry
 from app.catalog.service import lookup_model
 from app.client_ip import resolve_client_ip
+from app.client_text import MAX_MODEL_NAME, printable
 from app.credits import cost_micro
 from app.extensions import db
 from app.gateway import assistant_context, conversation_context, errors
@@ -177,6 +178,9 @@ def read_body(call: Call, validate: Callable[[dict], None] | None) -> None:
         model = body["model"] = call.key.assistant_id
     if not isinstance(model, str) or not model:
         raise errors.invalid_request("You must provide a model parameter.", param="model")
+    call.model_name = model
+    if len(model) > MAX_MODEL_NAME:
+        raise errors.invalid_request(f"The model name is longer than {MAX_MODEL_NAME} characters.", param="model")
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise errors.invalid_request("'stream' must be true or false.", param="stream")
@@ -370,7 +374,8 @@ def _record(call: Call) -> RequestRecord:
     return RequestRecord(
         request_id=call.request_id, endpoint=call.endpoint, status=call.status,
         key_id=call.key.id if call.key else None,
-        model=model.public_id if model else (call.model_name[:200] if call.model_name else None),
+        model=model.public_id if model else (printable(call.model_name, 200) if call.model_name else None),
+        catalog_model=model is not None or not call.model_name,
         stream=call.stream, error_code=call.error_code, input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens, credits_micro=credits,
         latency_ms=round((now - call.started) * 1000, 2),

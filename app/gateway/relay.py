@@ -2,9 +2,10 @@
 
 The relay waits for upstream events with a timeout: it passes on at once, in one write, whatever has
 arrived, sends `: ping` comments after PFORTE_STREAM_PING_SECONDS of silence, notices within half a second
-when the client has gone (then closes the upstream at once), and enforces the connection's total time
-limit. An upstream failure before the first event is an ordinary JSON error; after it, one error frame
-ends the stream. Usage is settled in `finally`, whatever happened.
+when the client has gone (then closes the upstream at once), enforces the connection's total time
+limit, and ends the stream when its key is revoked or disabled (key_watch). An upstream failure before
+the first event is an ordinary JSON error; after it, one error frame ends the stream. Usage is settled in
+`finally`, whatever happened.
 
 How events are written is up to an encoder (`StreamEncoder`): OpenAI chunks in openai_stream, Anthropic
 events in the messages module.
@@ -20,7 +21,8 @@ from flask import Response
 from gevent.monkey import get_original
 
 from app.api_errors import ApiError
-from app.gateway.errors import internal_error, stream_error_frame
+from app.gateway.errors import internal_error, key_ended, stream_error_frame
+from app.gateway.key_watch import KeyWatch, key_watch
 from app.gateway.pipeline import settle
 from app.gateway.stream_sources import END, DirectSource, Failure, Pump, event_source, first_events
 from app.providers.base import UpstreamStream, Usage, upstream_timeout
@@ -98,17 +100,25 @@ class ClientWatch:
 
 
 def relay(call, pump: DirectSource | Pump, encoder: StreamEncoder, first: list, *, ping_seconds: float,
-          total_seconds: float, client: ClientWatch, settle) -> Iterator[bytes]:
-    """The response body of a stream. Settles the call when it ends, however it ends."""
+          total_seconds: float, client: ClientWatch, settle, keys: KeyWatch | None = None,
+          release=None) -> Iterator[bytes]:
+    """The response body of a stream. Settles the call when it ends, however it ends; ends it with an error
+    frame when `keys` finds the call's key revoked or disabled (then calls `release`)."""
     deadline = call.started + total_seconds
     tick = min(CLIENT_CHECK_SECONDS, ping_seconds)
     last_write = call.started  # nothing sent yet: the first silence ping is due ping_seconds after the start
     items = first
+    key_id = call.key.id if keys is not None else None
     try:
         while True:
             now = time.perf_counter()
             if now >= deadline:
                 error = upstream_timeout()
+                call.fail(error)
+                yield encoder.error(error)
+                return
+            if keys is not None and (status := keys.ended_since(key_id, call.started)):
+                error = key_ended(status)
                 call.fail(error)
                 yield encoder.error(error)
                 return
@@ -150,6 +160,8 @@ def relay(call, pump: DirectSource | Pump, encoder: StreamEncoder, first: list, 
         yield encoder.error(error)
     finally:
         pump.close()
+        if release is not None:
+            release()
         settle(call)
 
 
@@ -169,11 +181,13 @@ def open_stream(call, upstream: UpstreamStream, encoder: StreamEncoder) -> Respo
     except BaseException:
         pump.close()
         raise
+    keys = key_watch(call.app)
+    release = keys.watch(call.key.id)
     body = relay(call, pump, encoder, first, ping_seconds=ping, total_seconds=call.model.target.total_timeout,
-                 client=ClientWatch(call.environ), settle=settle)
+                 client=ClientWatch(call.environ), settle=settle, keys=keys, release=release)
     call.handed_off = True
-    return Response(StreamBody(body, lambda: (pump.close(), settle(call))), status=200, headers=STREAM_HEADERS,
-                    content_type=STREAM_CONTENT_TYPE)
+    return Response(StreamBody(body, lambda: (pump.close(), release(), settle(call))), status=200,
+                    headers=STREAM_HEADERS, content_type=STREAM_CONTENT_TYPE)
 
 
 class StreamBody:

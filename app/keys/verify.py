@@ -2,6 +2,7 @@
 (app.rawsql), that gives a plain KeyContext or the reason for a refusal."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from flask import current_app
@@ -20,6 +21,8 @@ LOOKUP = select(*(_api_keys.c[name] for name in (
     "quota_micro", "quota_monthly", "quota_period", "used_micro", "reserved_micro",
     "rpm", "rph", "monthly_requests", "max_concurrent", *conversation_fields.FIELDS))
                 ).where(_api_keys.c.secret_hash == bindparam("digest"))
+ENDED = select(_api_keys.c.id, _api_keys.c.status).where(
+    _api_keys.c.id.in_(bindparam("ids", expanding=True)), _api_keys.c.status != "active")
 
 
 def verify_key(raw: str | None, now: datetime | None = None) -> KeyContext | KeyRejection:
@@ -46,3 +49,14 @@ def verify_key(raw: str | None, now: datetime | None = None) -> KeyContext | Key
         rpm=rpm, rph=rph, monthly_requests=monthly_requests, max_concurrent=max_concurrent,
         keep_conversations=conversation_fields.resolve_keep(keep_conversations), assistant_id=assistant_id,
     )
+
+
+def ended_keys(key_ids: Iterable[int]) -> dict[int, str]:
+    """Of these keys, the ones no longer active: id → status ("revoked" or "disabled"). One indexed read
+    for all of them, so that the gateway can end the streams of a key revoked by any process."""
+    ids = list(key_ids)
+    if not ids:
+        return {}
+    with db.engine.connect() as conn:
+        rows = conn.execute(ENDED, {"ids": ids})
+        return {key_id: status for key_id, status in rows}

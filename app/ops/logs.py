@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from app.ops.observe import request_id
 
-NEEDS_QUOTES = re.compile(r'[ "=\n\\]')
+NEEDS_QUOTES = re.compile(r'[ "=\\]')
 
 
 class RequestIdFilter(logging.Filter):
@@ -29,9 +29,18 @@ def _plain_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
-    if not text or NEEDS_QUOTES.search(text):
-        return json.dumps(text)
+    if not text or NEEDS_QUOTES.search(text) or not text.isprintable():
+        return _quoted(text)
     return text
+
+
+def _quoted(text: str) -> str:
+    """A JSON string, with every character that is not printable escaped too (CR, LF, ESC, C1 controls,
+    Unicode line separators, bidi controls): a value can neither start a new line nor drive a terminal."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    if quoted.isprintable():
+        return quoted
+    return "".join(char if char.isprintable() else json.dumps(char)[1:-1] for char in quoted)
 
 
 class PlainFormatter(logging.Formatter):

@@ -14,6 +14,7 @@ import time
 from contextvars import ContextVar
 
 from app.client_ip import resolve_client_ip
+from app.client_text import UNKNOWN_MODEL, printable
 from app.ops import metrics
 
 access_log = logging.getLogger("pforte.access")
@@ -21,6 +22,7 @@ access_log = logging.getLogger("pforte.access")
 ENVIRON_KEY = "pforte.request"
 GATEWAY_REQUEST_ID = "pforte.request_id"
 QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
+LOGGED_CHARS = 120  # at most this much of a client-chosen value (path, model) goes into a log line
 # The request being handled; greenlets (and threads) each have their own context, so no Flask request
 # context is needed (the API is answered without one, see app/gateway/dispatch.py).
 _current: ContextVar[RequestRecord | None] = ContextVar("pforte_request", default=None)
@@ -30,7 +32,7 @@ class RequestRecord:
     """What is known about one request; lives in the WSGI environ."""
 
     __slots__ = ("_request_id", "started", "status", "response_request_id", "stream", "first_byte",
-                 "key", "model", "endpoint", "error_code", "ttfb_s", "call")
+                 "key", "model", "model_label", "endpoint", "error_code", "ttfb_s", "call")
 
     def __init__(self):
         self._request_id: str | None = None
@@ -40,7 +42,8 @@ class RequestRecord:
         self.stream = False
         self.first_byte: float | None = None
         self.key: str | None = None
-        self.model: str | None = None
+        self.model: str | None = None  # as the client sent it (for the log line, capped there)
+        self.model_label: str | None = None  # a catalog model or assistant id, or `unknown` (for metrics)
         self.endpoint: str | None = None
         self.error_code: str | None = None
         self.ttfb_s: float | None = None
@@ -61,7 +64,10 @@ class RequestRecord:
         key = getattr(call, "key", None)
         model = getattr(call, "model", None)
         self.key = self.key or getattr(key, "public_id", None)
-        self.model = self.model or getattr(model, "public_id", None) or getattr(call, "model_name", None)
+        name = getattr(call, "model_name", None)
+        public_id = getattr(model, "public_id", None)
+        self.model = self.model or public_id or name
+        self.model_label = self.model_label or public_id or (UNKNOWN_MODEL if name else None)
         self.endpoint = self.endpoint or getattr(call, "endpoint", None)
         self.error_code = self.error_code or getattr(call, "error_code", None)
         first_byte = getattr(call, "first_byte", None)
@@ -163,26 +169,26 @@ class RequestObserver:
         if ttfb is None and record.first_byte is not None:
             ttfb = record.first_byte - record.started
         if api:
-            metrics.observe_request(record.endpoint or "other", record.model, record.status, latency, ttfb)
+            metrics.observe_request(record.endpoint or "other", record.model_label, record.status, latency, ttfb)
             if record.error_code and record.error_code.startswith("upstream_"):
                 metrics.upstream_error(record.error_code.removeprefix("upstream_"))
         if path.startswith("/static/") or (path in QUIET_PATHS and record.status < 400):
             return
         fields = {
-            "method": environ.get("REQUEST_METHOD", ""),
-            "path": path,
+            "method": printable(environ.get("REQUEST_METHOD", ""), 16),
+            "path": printable(path, LOGGED_CHARS),
             "status": record.status,
             "latency_ms": round(latency * 1000, 1),
         }
         if api:
             fields["ttfb_ms"] = round(ttfb * 1000, 1) if ttfb is not None else None
             fields["key"] = record.key
-            fields["model"] = record.model
+            fields["model"] = printable(record.model, LOGGED_CHARS) if record.model else None
             if record.error_code:
                 fields["error"] = record.error_code
             if record.stream:
                 fields["stream"] = True
-        fields["ip"] = self._client_ip(environ)
+        fields["ip"] = printable(self._client_ip(environ) or "", 64) or None
         fields["request_id"] = (record.response_request_id or environ.get(GATEWAY_REQUEST_ID)
                                 or record.request_id)
         access_log.info("request", extra={"fields": fields})

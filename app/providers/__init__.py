@@ -10,6 +10,7 @@ from app.providers.azure import AzureProvider
 from app.providers.base import Provider, UpstreamError, upstream_failed
 from app.providers.demo import DemoProvider
 from app.providers.openai_compatible import OpenAICompatibleProvider
+from app.providers.response import AnswerLimits
 from app.providers.transport import HttpTransport
 
 # connection kind → adapter class
@@ -24,17 +25,19 @@ _providers: dict[str, Provider] = {}
 _transport = None
 _pool_size = 256
 _ca_bundle: str | None = None
+_limits = AnswerLimits()
 
 
-def configure(pool_size: int, ca_bundle: str | None = None) -> None:
-    """Set the per-connection pool size and the extra CA bundle (PFORTE_UPSTREAM_POOL_SIZE and
-    PFORTE_UPSTREAM_CA_BUNDLE); a transport made with other settings is dropped."""
-    global _pool_size, _ca_bundle, _transport
+def configure(pool_size: int, ca_bundle: str | None = None, limits: AnswerLimits = AnswerLimits()) -> None:
+    """Set the per-connection pool size, the extra CA bundle and the caps on answers
+    (PFORTE_UPSTREAM_POOL_SIZE, PFORTE_UPSTREAM_CA_BUNDLE, PFORTE_UPSTREAM_MAX_*_BYTES); a transport made
+    with other settings is dropped."""
+    global _pool_size, _ca_bundle, _limits, _transport
     pool_size, ca_bundle = max(1, int(pool_size)), ca_bundle or None
-    if (pool_size, ca_bundle) != (_pool_size, _ca_bundle) and _transport is not None:
+    if (pool_size, ca_bundle, limits) != (_pool_size, _ca_bundle, _limits) and _transport is not None:
         close_all()
         _transport = None
-    _pool_size, _ca_bundle = pool_size, ca_bundle
+    _pool_size, _ca_bundle, _limits = pool_size, ca_bundle, limits
 
 
 def shared_transport():
@@ -42,7 +45,7 @@ def shared_transport():
     submodule app.providers.transport would replace a package attribute of that name.)"""
     global _transport
     if _transport is None:
-        _transport = HttpTransport(_pool_size, _ca_bundle)
+        _transport = HttpTransport(_pool_size, _ca_bundle, _limits)
     return _transport
 
 
@@ -66,4 +69,5 @@ def close_all() -> None:
         _transport.close()
 
 
-__all__ = ["Provider", "UpstreamError", "provider_for", "configure", "shared_transport", "close_all", "REGISTRY"]
+__all__ = ["AnswerLimits", "Provider", "UpstreamError", "provider_for", "configure", "shared_transport", "close_all",
+           "REGISTRY"]

@@ -4,8 +4,8 @@ Two ways in:
 - `request()`, the common provider interface: an OpenAI chat request is translated to a Messages request
   and the answer back to OpenAI (so an OpenAI client can use a Claude model);
 - `messages()`, for the gateway's own /v1/messages: an Anthropic request goes upstream as it is (with the
-  client's `anthropic-beta` header), and the answer comes back as an Anthropic message or as parsed
-  Anthropic stream events.
+  client's `anthropic-beta` header when the connection allows it, see passthrough.py), and the answer
+  comes back as an Anthropic message or as parsed Anthropic stream events.
 
 The connection's base URL is the host (`https://api.anthropic.com`) or the same with `/v1`.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 
+from app.providers import passthrough
 from app.providers.base import (
     IteratorStream,
     Provider,
@@ -26,7 +27,7 @@ from app.providers.base import (
 )
 from app.providers.openai_compatible import OpenAIEventStream
 from app.providers.sse_reader import iter_sse
-from app.providers.transport_errors import ReadTimedOut, TransportError
+from app.providers.transport_errors import AnswerTooLarge, ReadTimedOut, TransportError
 from app.providers.upstream_errors import scrub
 from app.wire.anthropic_to_openai import (
     UpstreamStreamError,
@@ -85,7 +86,8 @@ class AnthropicProvider(Provider):
 
     def messages(self, target: UpstreamTarget, body: dict, stream: bool, beta: str | None = None):
         """A Messages request as it is: an Anthropic message, or an AnthropicEventStream when streaming."""
-        payload = dict(body)
+        payload, beta = passthrough.anthropic_request(target, body, beta)
+        payload = dict(payload)
         if stream:
             payload["stream"] = True
         else:
@@ -126,7 +128,7 @@ class AnthropicEventStream(OpenAIEventStream):
     def __iter__(self):
         chunks = self._chunks()
         try:
-            for _name, data in iter_sse(chunks):
+            for _name, data in iter_sse(chunks, self._response.limits.event):
                 try:
                     event = json.loads(data)
                 except ValueError:
@@ -143,6 +145,8 @@ class AnthropicEventStream(OpenAIEventStream):
                     return
         except ReadTimedOut:
             raise upstream_timeout() from None
+        except AnswerTooLarge as exc:
+            raise upstream_failed(exc.message) from None
         except (TransportError, OSError):
             raise upstream_failed("The upstream model server broke off the stream.") from None
         raise upstream_failed("The upstream model server ended the stream early.")

@@ -33,6 +33,7 @@ class UpstreamTarget:
     total_timeout: float = 600.0
     responses_api: bool = False  # the upstream offers POST /responses itself (openai and azure kinds)
     allow_link_local: bool = False  # PFORTE_ALLOW_LINK_LOCAL_UPSTREAMS (see app/providers/addresses.py)
+    allow_passthrough: bool = False  # paid or storing request options may go upstream (passthrough.py)
 
 
 # Upstream failures are ApiErrors like every other refusal; the name says where they come from.

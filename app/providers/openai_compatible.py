@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 
+from app.providers import passthrough
 from app.providers.base import (
     Provider,
     UpstreamError,
@@ -17,10 +18,10 @@ from app.providers.base import (
     upstream_failed,
     upstream_timeout,
 )
-from app.providers.response import Response, abort
+from app.providers.response import Response, abort, too_large
 from app.providers.sse_reader import SseParser
 from app.providers.transport import HttpTransport
-from app.providers.transport_errors import ReadTimedOut, TransportError
+from app.providers.transport_errors import AnswerTooLarge, ReadTimedOut, TransportError
 from app.providers.upstream_errors import scrub
 
 PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings",
@@ -40,6 +41,7 @@ class OpenAICompatibleProvider(Provider):
         return {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
 
     def request(self, target: UpstreamTarget, endpoint: str, body: dict, stream: bool):
+        body = passthrough.openai_body(target, body)
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         headers = self.headers(target)
         if stream:
@@ -67,7 +69,7 @@ class OpenAIEventStream(UpstreamStream):
     def __init__(self, response: Response, target: UpstreamTarget):
         self._response = response
         self._target = target
-        self._parser = SseParser()
+        self._parser = SseParser(response.limits.event)
         self._failure: UpstreamError | None = None
         self._complete = False
         self._closed = False
@@ -113,6 +115,12 @@ class OpenAIEventStream(UpstreamStream):
                 self._failure = failure  # the events before it go out first
                 return payloads, False
             payloads.append(payload)
+        if self._parser.overflow:
+            failure = upstream_failed(too_large("a stream event", self._parser.max_event).message)
+            if not payloads:
+                raise failure
+            self._failure = failure
+            return payloads, False
         if ended:
             self._complete = True
         return payloads, ended
@@ -126,6 +134,8 @@ class OpenAIEventStream(UpstreamStream):
             return self._response.poll(timeout)
         except ReadTimedOut:
             raise upstream_timeout() from None
+        except AnswerTooLarge as exc:
+            raise upstream_failed(exc.message) from None
         except (TransportError, OSError):
             raise upstream_failed("The upstream model server broke off the stream.") from None
 

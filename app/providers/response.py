@@ -4,10 +4,30 @@ from __future__ import annotations
 import ssl
 import time
 import zlib
+from dataclasses import dataclass
 
 from app.providers.connection_pool import Connection, HostPool
 from app.providers.http_framing import BodyFrame
-from app.providers.transport_errors import ConnectionBroken, ReadTimedOut
+from app.providers.transport_errors import AnswerTooLarge, ConnectionBroken, ReadTimedOut
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerLimits:
+    """The most an upstream may send (PFORTE_UPSTREAM_MAX_BODY_BYTES, _MAX_EVENT_BYTES, _MAX_INFLATED_BYTES):
+    a whole answer that is read at once (JSON), one event of a stream, and what a compressed answer
+    inflates to over its whole length."""
+
+    body: int = 64 * MIB
+    event: int = 4 * MIB
+    inflated: int = 64 * MIB
+
+
+def too_large(what: str, limit: int) -> AnswerTooLarge:
+    """`what`: "an answer", "a stream event", "a compressed answer that, inflated, is"."""
+    return AnswerTooLarge(f"The upstream model server sent {what} larger than this gateway accepts "
+                          f"({limit} bytes).")
 
 
 class Response:
@@ -17,8 +37,10 @@ class Response:
     upstream_timeout / upstream_failed."""
 
     def __init__(self, pool: HostPool, conn: Connection, status: int, headers: dict[str, str], reusable: bool,
-                 url: str):
+                 url: str, limits: AnswerLimits = AnswerLimits()):
         self.status = status
+        self.limits = limits
+        self._inflated = 0
         self.headers = headers
         self._pool = pool
         self._conn: Connection | None = conn
@@ -87,7 +109,16 @@ class Response:
             raise ConnectionBroken() from exc
         if frame.extra:
             self._reusable = False
-        return self._decoder.decompress(data) if self._decoder and data else data
+        return self._inflate(data) if self._decoder and data else data
+
+    def _inflate(self, data: bytes) -> bytes:
+        """Decompressed body bytes; never more than the inflation cap (a small gzip body can be huge)."""
+        limit = self.limits.inflated
+        out = self._decoder.decompress(data, limit - self._inflated + 1)
+        self._inflated += len(out)
+        if self._inflated > limit:
+            raise too_large("a compressed answer that, inflated, is", limit)
+        return out
 
     def iter_chunks(self):
         """Body bytes as they arrive; a silence longer than the read timeout raises ReadTimedOut."""

@@ -31,8 +31,15 @@ from app.providers.base import UpstreamTarget, upstream_failed, upstream_timeout
 from app.providers.connection_pool import HostPool
 from app.providers.http_framing import Stale, read_head
 from app.providers.proxy import ProxyError, ca_bundle_from_environment, proxy_for, tls_context
-from app.providers.response import Response
-from app.providers.transport_errors import ConnectFailed, ConnectionBroken, ReadTimedOut, TotalTimeout, TransportError
+from app.providers.response import AnswerLimits, Response, too_large
+from app.providers.transport_errors import (
+    AnswerTooLarge,
+    ConnectFailed,
+    ConnectionBroken,
+    ReadTimedOut,
+    TotalTimeout,
+    TransportError,
+)
 from app.providers.upstream_errors import error_from_response, from_transport_error
 
 log = logging.getLogger(__name__)
@@ -44,8 +51,9 @@ USER_AGENT = "Pforte"
 class HttpTransport:
     """One pool of kept-alive connections per upstream connection and host (at most `pool_size` idle)."""
 
-    def __init__(self, pool_size: int = 256, ca_bundle: str | None = None):
+    def __init__(self, pool_size: int = 256, ca_bundle: str | None = None, limits: AnswerLimits = AnswerLimits()):
         self.pool_size = pool_size
+        self.limits = limits
         self.ca_bundle = ca_bundle or ca_bundle_from_environment()
         self._tls: ssl.SSLContext | None = None
         self._pools: OrderedDict[tuple, HostPool] = OrderedDict()
@@ -147,14 +155,23 @@ class HttpTransport:
             except (OSError, ValueError):
                 conn.close()
                 raise ConnectionBroken("The upstream model server sent an answer that is not HTTP.") from None
-            return Response(pool, conn, status, response_headers, keep_alive, url)
+            return Response(pool, conn, status, response_headers, keep_alive, url, self.limits)
         raise ConnectFailed()  # not reached: the loop returns or raises
 
     def read_json(self, response: Response, target: UpstreamTarget) -> dict:
-        """Read a whole JSON answer within the connection's total time limit."""
+        """Read a whole JSON answer within the connection's total time limit and the body cap."""
+        limit = self.limits.body
         try:
+            length = response.headers.get("content-length", "")
+            if length.strip().isdigit() and int(length) > limit:
+                raise too_large("an answer", limit)
             with gevent.Timeout(target.total_timeout, TotalTimeout):
-                data = response.read()
+                data = response.read(limit + 1)
+            if len(data) > limit:
+                raise too_large("an answer", limit)
+        except AnswerTooLarge as exc:
+            response.close()
+            raise upstream_failed(exc.message) from None
         except (ReadTimedOut, TotalTimeout):
             response.close()
             raise upstream_timeout() from None

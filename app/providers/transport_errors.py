@@ -43,3 +43,10 @@ class TotalTimeout(TransportError):
     """The connection's total time limit ran out."""
 
     default_message = "The upstream model server did not answer in time."
+
+
+class AnswerTooLarge(TransportError):
+    """The upstream sent more than a cap of `AnswerLimits` allows: a body, one stream event, or what a
+    compressed answer inflates to."""
+
+    default_message = "The upstream model server sent an answer larger than this gateway accepts."

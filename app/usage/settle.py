@@ -15,6 +15,7 @@ from sqlalchemy import and_, bindparam, case, insert, or_, update
 from sqlalchemy.engine import Engine
 
 from app import rawsql
+from app.client_text import UNKNOWN_MODEL
 from app.database import utcnow
 from app.keys.models import ApiKey
 from app.rawsql import GroupWriter, RawTransaction, until_idle
@@ -41,6 +42,7 @@ class RequestRecord:
     ttfb_ms: float | None = None
     client_ip: str | None = None
     usage_estimated: bool = False
+    catalog_model: bool = True  # `model` is a catalog model or assistant id; else its monthly row is `unknown`
 
 
 _api_keys = ApiKey.__table__.c
@@ -128,7 +130,8 @@ def _write(conn: RawTransaction, item: tuple) -> None:
             "month": month, "cost": cost, "now": now, "ip": record.client_ip, "reserved": reserved,
             "key_id": record.key_id})
         conn.execute(UPSERT_MONTHLY[conn.dialect.name], {
-            "month": month, "key_id": record.key_id, "model": record.model or "", "requests": 1,
+            "month": month, "key_id": record.key_id,
+            "model": (record.model or "") if record.catalog_model else UNKNOWN_MODEL, "requests": 1,
             "errors": 1 if record.status >= 400 else 0, "input_tokens": record.input_tokens,
             "output_tokens": record.output_tokens, "credits_micro": cost}, MONTHLY_COLUMNS)
     if reservation is not None:

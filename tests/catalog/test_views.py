@@ -225,3 +225,32 @@ def test_the_responses_api_checkbox_is_saved_shown_and_kept_on_errors(admin, app
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and "Only OpenAI-compatible and Azure OpenAI" in html
     assert re.search(r'name="responses_api" value="1" checked', html)
+
+
+def test_the_passthrough_checkbox_is_saved_shown_and_audited(admin, catalog, app, post):
+    page = admin.get(f"/catalog/connections/{catalog['local']}/edit").get_data(as_text=True)
+    assert re.search(r'<input type="checkbox" id="allow_passthrough" name="allow_passthrough" value="1"[^>]*>',
+                     page)
+    assert not re.search(r'name="allow_passthrough"[^>]*checked', page), "off by default"
+    edit = f"/catalog/connections/{catalog['local']}/edit"
+    assert post(admin, edit, {**CONNECTION_FORM, "allow_passthrough": "1"}).status_code == 302
+    with app.app_context():
+        assert service.get_connection(catalog["local"]).allow_passthrough is True
+    assert re.search(r'name="allow_passthrough"[^>]*checked', admin.get(edit).get_data(as_text=True))
+    assert post(admin, edit, CONNECTION_FORM).status_code == 302  # an unticked box is not sent: off again
+    with app.app_context():
+        assert service.get_connection(catalog["local"]).allow_passthrough is False
+        events = [e for e in audit_events(app) if e["action"] == "connection.update"]
+    assert [(e["before"]["allow_passthrough"], e["after"]["allow_passthrough"]) for e in events[-2:]] == \
+        [(False, True), (True, False)]
+
+
+def audit_events(app) -> list[dict]:
+    import json
+
+    from app.audit.models import AuditEvent
+    from app.extensions import db
+
+    rows = db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id)).all()
+    return [{"action": r.action, "before": json.loads(r.before or "{}"), "after": json.loads(r.after or "{}")}
+            for r in rows]

@@ -90,6 +90,26 @@ def test_sse_last_event_without_blank_line_is_kept_at_the_end():
     assert parser.close() == [(None, b'{"tail":true}')]
 
 
+def test_sse_bytes_ending_in_cr_piece_by_piece_are_parsed_and_bounded():
+    """A stream whose reads each end inside a CRLF is parsed as it comes (not held until a read ends
+    otherwise), so the event cap sees what is really pending."""
+    parser = SseParser(max_event=100)
+    events = []
+    for _ in range(50):
+        events += parser.feed(b'data: {"a":1}\r\n\r')
+        events += parser.feed(b"\n")
+    assert events == [(None, b'{"a":1}')] * 50 and not parser.overflow
+    for _ in range(5):  # one unfinished event growing past the cap, every read ending in CR
+        events = parser.feed(b"data: " + b"x" * 40 + b"\r")
+    assert parser.overflow and events == []
+
+
+def test_an_sse_event_over_the_cap_stops_the_parser_after_the_events_before_it():
+    parser = SseParser(max_event=100)
+    assert parser.feed(b"data: ok\n\ndata: " + b"x" * 200 + b"\n\ndata: later\n\n") == [(None, b"ok")]
+    assert parser.overflow and parser.feed(b"data: more\n\n") == []
+
+
 class OneShotServer:
     """A socket server that sends the given pieces, waiting for the test's go before each."""
 
