@@ -6,6 +6,7 @@ import pytest
 
 from app.providers.base import UpstreamTarget
 from app.providers.openai_compatible import ResponsesEventStream
+from app.providers.response import AnswerLimits
 
 TARGET = UpstreamTarget(connection_id=1, name="test", kind="openai", base_url="http://upstream.test/v1",
                         api_key=None, read_timeout=5.0, total_timeout=10.0, responses_api=True)
@@ -17,6 +18,8 @@ DONE = b'event: response.completed\ndata: {"type":"response.completed","sequence
 
 class Body:
     """The body of an upstream response as it arrives: one piece per poll, then the end."""
+
+    limits = AnswerLimits()
 
     def __init__(self, pieces: list[bytes]):
         self.pieces = list(pieces)
