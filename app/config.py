@@ -32,7 +32,7 @@ DEFAULTS: dict[str, object] = {
     "LOG_JSON": False,
     "SHUTDOWN_GRACE_SECONDS": 30,
     "HEADER_TIMEOUT_SECONDS": 20,  # a request's line and headers must arrive within this
-    "IDLE_TIMEOUT_SECONDS": 60,  # a kept-alive connection without a next request is closed after this
+    "IDLE_TIMEOUT_SECONDS": 75,  # a kept-alive connection without a next request is closed after this
     "WRITE_TIMEOUT_SECONDS": 60,  # each read of a body and write of an answer (a client that stops reading)
     "MAX_CONNECTIONS": 10000,  # open client connections; one more is answered 503
     "ADMIN_MAX_BODY_BYTES": 2 * 1024 * 1024,  # request bodies of the admin pages (forms); more is a 413

@@ -34,6 +34,7 @@ from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from app.api_errors import ApiError
+from app.config import DEFAULTS
 from app.conversations import service as conversations
 from app.extensions import db
 from app.gateway.errors import openai_error_body, response_headers
@@ -223,11 +224,11 @@ class DrainingServer(WSGIServer):
         super().__init__(*args, **kwargs)
         self.handlers: set[DrainingHandler] = set()
         self.draining = False
-        limits = limits or {}
-        self.header_timeout = float(limits.get("HEADER_TIMEOUT_SECONDS", 20))
-        self.idle_timeout = float(limits.get("IDLE_TIMEOUT_SECONDS", 60))
-        self.write_timeout = float(limits.get("WRITE_TIMEOUT_SECONDS", 60))
-        self.max_connections = int(limits.get("MAX_CONNECTIONS", 10000))
+        limits = {**{name: DEFAULTS[name] for name in LIMITS}, **(limits or {})}
+        self.header_timeout = float(limits["HEADER_TIMEOUT_SECONDS"])
+        self.idle_timeout = float(limits["IDLE_TIMEOUT_SECONDS"])
+        self.write_timeout = float(limits["WRITE_TIMEOUT_SECONDS"])
+        self.max_connections = int(limits["MAX_CONNECTIONS"])
         self.busy = busy_answer()
 
     def drain(self, grace: float, cancel_now) -> None:
