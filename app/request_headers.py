@@ -19,9 +19,11 @@ MAX_LINE = 65536
 MAX_HEADERS = 100
 END = (b"\r\n", b"\n", b"")
 
-# field-name ":" field-value, where the name is an RFC 9110 token and the value has no CR, LF or NUL.
-_FIELD_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n\x00]*\r?\n")
-_DIGITS = re.compile(r"[0-9]+")
+# Header lines, each field-name ":" field-value, where the name is an RFC 9110 token and the value has no
+# CR, LF or NUL. Matched once over the whole head (per line costs twice as much), without backtracking.
+_FIELD_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n\x00]*+\r?\n)*+")
+_FRAMING = frozenset(("content-length", "transfer-encoding"))
+_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 class RequestHeaders:
@@ -31,30 +33,32 @@ class RequestHeaders:
         self.headers = lines  # "Name: value\r\n", in the order received
         self.status = status
         self._first: dict[str, str] = {}
-        lengths = codings = 0
+        setdefault = self._first.setdefault
+        framing = []
         for line in lines:
             name, _, value = line.partition(":")
-            name, value = name.lower(), value.strip()
-            if name == "content-length":
-                lengths += 1
-                if not self._same_length(value):
-                    self.status = "Invalid Content-Length"
-                    return
-                value = value.partition(",")[0].strip()
-            elif name == "transfer-encoding":
-                codings += 1
-                if codings > 1 or value.lower() != "chunked":
-                    self.status = "Unsupported Transfer-Encoding"
-                    return
-            self._first.setdefault(name, value)
-        if lengths and codings:
-            self.status = "Both Transfer-Encoding and Content-Length"
+            name = name.lower()
+            value = value.strip()
+            setdefault(name, value)
+            if name in _FRAMING:
+                framing.append((name, value))
+        if framing:
+            self.status = self._framing_error(framing)
 
-    def _same_length(self, value: str) -> bool:
-        """A Content-Length is digits only; repeats (lines or a list) must all say the same."""
-        parts = [part.strip() for part in value.split(",")]
-        first = self._first.get("content-length", parts[0])
-        return all(len(part) < 19 and _DIGITS.fullmatch(part) and int(part) == int(first) for part in parts)
+    def _framing_error(self, framing: list[tuple[str, str]]) -> str:
+        """Why the message's length is ambiguous, or "": Content-Length must be one number (repeats, in
+        lines or as a list, all the same), Transfer-Encoding one `chunked`, and not both."""
+        lengths = [part.strip() for name, value in framing if name == "content-length" for part in value.split(",")]
+        codings = [value.lower() for name, value in framing if name == "transfer-encoding"]
+        if lengths and codings:
+            return "Both Transfer-Encoding and Content-Length"
+        if codings and codings != ["chunked"]:
+            return "Unsupported Transfer-Encoding"
+        if lengths:
+            if not all(_DIGITS.fullmatch(part) for part in lengths) or len(set(map(int, lengths))) > 1:
+                return "Invalid Content-Length"
+            self._first["content-length"] = lengths[0]
+        return ""
 
     def get(self, name: str, default=None):
         return self._first.get(name.lower(), default)
@@ -75,17 +79,18 @@ class RequestHeaders:
 
 def parse_request_headers(rfile, *_args) -> RequestHeaders:
     """Read the header lines of one request from pywsgi's buffered reader."""
-    lines: list[str] = []
+    raw: list[bytes] = []
     readline = rfile.readline
-    match = _FIELD_LINE.fullmatch
     while True:
         line = readline(MAX_LINE + 1)
         if line in END:
-            return RequestHeaders(lines)
+            break
         if len(line) > MAX_LINE:
             return RequestHeaders([], "Line too long")
-        if len(lines) >= MAX_HEADERS:
+        if len(raw) >= MAX_HEADERS:
             return RequestHeaders([], "Too many headers")
-        if match(line) is None:  # folded, whitespace before the colon, no colon, bare CR, NUL, cut off
-            return RequestHeaders([], "Malformed header line")
-        lines.append(line.decode("latin-1"))
+        raw.append(line)
+    # folded lines, whitespace before a colon, no colon, a bare CR or a NUL, a head cut off
+    if raw and _FIELD_LINES.fullmatch(b"".join(raw)) is None:
+        return RequestHeaders([], "Malformed header line")
+    return RequestHeaders([line.decode("latin-1") for line in raw])

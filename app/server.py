@@ -62,6 +62,8 @@ REFUSING = 256
 # How long a refused connection gets to take its 503 (and have its request read and dropped).
 REFUSE_SECONDS = 2
 BUSY_RETRY_AFTER = 1
+# What of a refused body (413) is still read, so that a client still sending sees the answer, not a reset.
+LINGER_BYTES = 1 << 20
 TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
 
@@ -207,9 +209,12 @@ class DrainingHandler(WSGIHandler):
 
     def start_response(self, status, headers, exc_info=None):
         too_large = status[:3] == "413"
-        if too_large:  # the rest of a body that is too large is not read (pywsgi would): the connection closes
-            self.wsgi_input.content_length = self.wsgi_input.position
-            self.wsgi_input.chunked_input = False
+        if too_large:  # pywsgi would read the rest of the body: read at most LINGER_BYTES of it, then close
+            body = self.wsgi_input
+            if body.chunked_input:
+                body.chunked_input = False
+            elif body.content_length:
+                body.content_length = min(body.content_length, body.position + LINGER_BYTES)
         if self.server.draining or too_large:
             self.close_connection = True
             if not any(name.lower() == "connection" for name, _ in headers):
