@@ -111,6 +111,25 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(strict):
         assert TIMEOUT * 0.9 <= time.monotonic() - idle_since <= TIMEOUT + MARGIN
 
 
+def test_a_request_body_that_stalls_is_answered_408_after_the_write_timeout(strict):
+    server, key = strict
+    with connect(server) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: pforte\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + key["key"].encode() + b"\r\nContent-Length: 100\r\n\r\n{\"model\"")
+        sent = time.monotonic()
+        answer = read_until_closed(sock)
+        assert time.monotonic() - sent <= TIMEOUT + MARGIN
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 "), answer[:300]
+    assert json.loads(body)["error"]["code"] == "request_timeout"
+    request_id = next(line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"x-request-id:"))
+    rows = wait_until(lambda: query(server, "SELECT status, error_code FROM request_logs WHERE request_id = :rid",
+                                    rid=request_id), 5, "the row")
+    assert (rows[0]["status"], rows[0]["error_code"]) == (408, "request_timeout")
+    assert "Traceback" not in server.log_text()
+
+
 def test_a_stream_the_client_stops_reading_is_released_after_the_write_timeout(strict, fake_upstream):
     """A key with concurrency 1: the stalled stream holds the slot; after the write timeout the slot, the
     upstream connection and the row are settled, and the key's next request succeeds."""
