@@ -56,11 +56,26 @@ def test_a_list_of_trusted_proxies_in_the_file_is_accepted(tmp_path):
     ("PFORTE_RATELIMIT_PER_IP", "", "5/minute"),
     ("PFORTE_TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip", "IP addresses or networks"),
     ("PFORTE_DEFAULT_LANGUAGE", "fr", "'en' or 'de'"),
+    ("PFORTE_WRITE_TIMEOUT_SECONDS", "0", "at least 1"),
+    ("PFORTE_MAX_CONNECTIONS", "many", "whole number"),
+    ("PFORTE_ADMIN_MAX_BODY_BYTES", "-1", "at least 1"),
 ])
 def test_unusable_values_name_the_setting_and_the_problem(tmp_path, name, value, words):
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path, environ={name: value})
     assert name in str(caught.value) and words in str(caught.value)
+
+
+def test_connection_limits_have_defaults_and_reach_flask(tmp_path):
+    """The bounds of app/server.py and the admin pages' body limit (Flask's MAX_CONTENT_LENGTH)."""
+    settings = load_settings(tmp_path, environ={})
+    assert (settings["HEADER_TIMEOUT_SECONDS"], settings["IDLE_TIMEOUT_SECONDS"], settings["WRITE_TIMEOUT_SECONDS"],
+            settings["MAX_CONNECTIONS"]) == (20, 75, 60, 10000)
+    config = build_flask_config(tmp_path)
+    assert config["MAX_CONTENT_LENGTH"] == 2 * 1024 * 1024
+    write_toml(tmp_path, "admin_max_body_bytes = 4096\nidle_timeout_seconds = 90\n")
+    config = build_flask_config(tmp_path)
+    assert config["MAX_CONTENT_LENGTH"] == 4096 and config["PFORTE_IDLE_TIMEOUT_SECONDS"] == 90
 
 
 def test_a_broken_settings_file_is_reported(tmp_path):
