@@ -5,7 +5,7 @@ connections, answers running requests with `Connection: close` and waits up to
 PFORTE_SHUTDOWN_GRACE_SECONDS for them (streams included) to finish. Requests still running then are
 cancelled; their `finally` blocks settle usage before the process exits. A second signal cancels at once.
 
-Connections are bounded in time and number (docs/operations.md, "Connections"):
+Connections are bounded in time and number (docs/operations.md, "Connections and timeouts"):
 - PFORTE_HEADER_TIMEOUT_SECONDS: the whole head of a request (request line and headers) must arrive within
   it, counted from the connection's start or, on a kept-alive connection, from the request's first byte;
   else 408 and close.
@@ -139,6 +139,7 @@ class DrainingHandler(WSGIHandler):
                     pass
             except OSError:
                 pass
+        self.rfile.close()  # the descriptor closes with the last of the socket and its file
         sock.close()
 
     def handle_one_request(self):

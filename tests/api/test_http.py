@@ -208,7 +208,10 @@ SMUGGLED = b"GET /healthz HTTP/1.1\r\nHost: pforte\r\n\r\n"
     pytest.param(b"Content-Length: %d\r\nX-Nul: one\x00two\r\n", id="NUL in a value"),
     pytest.param(b"Content-Length: %d\r\nX Space: v\r\n", id="space in a name"),
     pytest.param(b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\nContent-Length: %d\r\n",
-                 id="doubled transfer-encoding"),
+                 id="doubled transfer-encoding and a length"),
+    pytest.param(b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", id="doubled transfer-encoding"),
+    pytest.param(b"Transfer-Encoding: gzip, chunked\r\n", id="a coding before chunked"),
+    pytest.param(b"Transfer-Encoding: chunked, chunked\r\n", id="chunked twice in one line"),
 ])
 def test_ambiguous_request_framing_is_refused_with_400_and_the_connection_closed(gateway, framing):
     """RFC 9112: a message whose length a proxy could read differently is refused, and the connection is
