@@ -130,6 +130,19 @@ def test_a_request_body_that_stalls_is_answered_408_after_the_write_timeout(stri
     assert "Traceback" not in server.log_text()
 
 
+def test_an_admin_form_that_stalls_is_ended_after_the_write_timeout(strict):
+    """Werkzeug takes the failed read for a client that went away: a 400 page, and the connection closes."""
+    server, _key = strict
+    with connect(server) as sock:
+        sock.sendall(b"POST /login HTTP/1.1\r\nHost: pforte\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: 100\r\n\r\nusername=")
+        sent = time.monotonic()
+        answer = read_until_closed(sock)
+        assert time.monotonic() - sent <= TIMEOUT + MARGIN
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert "Traceback" not in server.log_text()
+
+
 def test_a_stream_the_client_stops_reading_is_released_after_the_write_timeout(strict, fake_upstream):
     """A key with concurrency 1: the stalled stream holds the slot; after the write timeout the slot, the
     upstream connection and the row are settled, and the key's next request succeeds."""
