@@ -37,6 +37,11 @@ DEFAULTS: dict[str, object] = {
     "MAX_BODY_BYTES": 20 * 1024 * 1024,
     "LOG_JSON": False,
     "SHUTDOWN_GRACE_SECONDS": 30,
+    "HEADER_TIMEOUT_SECONDS": 20,  # a request's line and headers must arrive within this
+    "IDLE_TIMEOUT_SECONDS": 75,  # a kept-alive connection without a next request is closed after this
+    "WRITE_TIMEOUT_SECONDS": 60,  # each read of a body and write of an answer (a client that stops reading)
+    "MAX_CONNECTIONS": 10000,  # open client connections; one more is answered 503
+    "ADMIN_MAX_BODY_BYTES": 2 * 1024 * 1024,  # request bodies of the admin pages (forms); more is a 413
     "METRICS_TOKEN": "",
     "METRICS_ALLOW": "127.0.0.1/32,::1/128",
     "STREAM_PING_SECONDS": 15,
@@ -51,16 +56,19 @@ DEFAULTS: dict[str, object] = {
     "CONVERSATIONS_PER_KEY": 1000,  # so one key stores at most this many times CONVERSATION_MAX_BYTES
 }
 
-# Keys that are parsed as integers / booleans when they come from the environment.
+# The bounds of app/server.py's connections and the admin pages' body limit.
+_CONNECTION_BOUNDS = {"HEADER_TIMEOUT_SECONDS", "IDLE_TIMEOUT_SECONDS", "WRITE_TIMEOUT_SECONDS", "MAX_CONNECTIONS",
+                      "ADMIN_MAX_BODY_BYTES"}
 _UPSTREAM_CAPS = {"UPSTREAM_MAX_BODY_BYTES", "UPSTREAM_MAX_EVENT_BYTES", "UPSTREAM_MAX_INFLATED_BYTES"}
+# Keys that are parsed as integers / booleans when they come from the environment.
 _INT_KEYS = {"PORT", "MAX_BODY_BYTES", "SHUTDOWN_GRACE_SECONDS", "STREAM_PING_SECONDS", "UPSTREAM_POOL_SIZE",
              "CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY",
-             "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS", *_UPSTREAM_CAPS}
+             "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS", *_UPSTREAM_CAPS, *_CONNECTION_BOUNDS}
 _FLOAT_KEYS = {"LOGIN_MAX_DELAY_SECONDS"}
 _BOOL_KEYS = {"LOG_JSON", "KEEP_CONVERSATIONS_DEFAULT", "ALLOW_LINK_LOCAL_UPSTREAMS"}
 # Integers that must be at least 1.
 _POSITIVE_KEYS = {"CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY",
-                  "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS", *_UPSTREAM_CAPS}
+                  "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS", *_UPSTREAM_CAPS, *_CONNECTION_BOUNDS}
 
 
 def default_instance_path() -> Path:
@@ -227,7 +235,9 @@ def build_flask_config(instance_path: Path, overrides: dict | None = None) -> di
         RATELIMIT_STORAGE_URI=settings["RATELIMIT_STORAGE_URI"],
         RATELIMIT_HEADERS_ENABLED=False,
         RATELIMIT_STRATEGY="fixed-window",
-        MAX_CONTENT_LENGTH=None,  # the gateway enforces its own limit with a JSON 413
+        # Flask's limit, for the admin pages (the client API reads its bodies below Flask and enforces
+        # PFORTE_MAX_BODY_BYTES with a JSON 413).
+        MAX_CONTENT_LENGTH=settings["ADMIN_MAX_BODY_BYTES"],
         WTF_CSRF_TIME_LIMIT=settings["SESSION_LIFETIME_SECONDS"],  # a CSRF token ends with its session
         BABEL_DEFAULT_LOCALE=settings["DEFAULT_LANGUAGE"],
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent / "translations"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -30,6 +30,13 @@ def _page(code: int, message=None):
     return render_template("errors/error.html", code=code, name=title, message=message), code
 
 
+def _size(limit: int) -> str:
+    """A byte count for people: '2 MiB', '97 KiB'."""
+    if limit >= 1 << 20 and limit % (1 << 20) == 0:
+        return f"{limit >> 20} MiB"
+    return f"{limit >> 10} KiB" if limit >= 1 << 10 else f"{limit} B"
+
+
 def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
@@ -42,6 +49,9 @@ def install_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if is_api_path(request.path):
             return http_exception_response(exc)
+        if exc.code == 413:
+            return _page(413, _l("The request is larger than the %(size)s this server accepts for its pages.",
+                                 size=_size(current_app.config["MAX_CONTENT_LENGTH"])))
         response = _page(exc.code or 500)
         if exc.code == 405 and exc.valid_methods:
             return response[0], response[1], {"Allow": ", ".join(exc.valid_methods)}

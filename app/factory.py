@@ -20,6 +20,7 @@ from app.assistants import models as assistants_models
 from app.assistants import views as assistants_views
 from app.audit import models as audit_models
 from app.audit import views as audit_views
+from app.body_limit import ChunkedBodyLimit
 from app.catalog import models as catalog_models
 from app.catalog import views as catalog_views
 from app.cli import register_commands
@@ -114,10 +115,11 @@ def build_wsgi_stack(app: Flask) -> None:
     2. RequestObserver: request id, access log and metrics for every request, API and admin pages alike.
     3. ApiDispatcher: answers the client API's routes itself, inside an app context; everything else
        (admin pages, HEAD, OPTIONS) goes on to Flask.
-    4. Flask.
+    4. ChunkedBodyLimit: MAX_CONTENT_LENGTH for chunked bodies too (the admin pages' 413).
+    5. Flask.
     """
     proxies = str(app.config.get("PFORTE_TRUSTED_PROXIES") or "")
-    stack = ApiDispatcher(app, app.wsgi_app)
+    stack = ApiDispatcher(app, ChunkedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"]))
     stack = RequestObserver(stack, is_api_path, proxies)
     if proxies:
         stack = TrustedProxyScheme(stack, proxies)

@@ -23,6 +23,7 @@ Failure modes are chosen per request by directives, either in the model name aft
   chunk_delay=S       wait S seconds before every stream chunk
   pause=S             wait S seconds once, after the stream's headers and before its first chunk
   chunks=N            number of content chunks (default 8)
+  chunk_bytes=N       pad every content chunk of a stream to N characters (a long stream fills buffers fast)
   die_after=N         send N stream chunks, then reset the connection
   hang=1              never answer (stream: after the headers); the client has to give up
   hang_after=N        send N stream chunks, then fall silent
@@ -376,7 +377,7 @@ def tool_for(body: dict) -> dict | None:
 
 def answer_text(body: dict, modes: dict) -> str:
     count = int(modes.get("chunks", 8))
-    words = (ANSWER.split() * 4)[:count]
+    words = (ANSWER.split() * max(4, count // len(ANSWER.split()) + 1))[:count]
     text = " ".join(words)
     if "pad" in modes:
         text += " " + "x" * int(modes["pad"])
@@ -517,7 +518,8 @@ async def chat_slow(exchange: Exchange, body: dict, modes: dict) -> None:
     else:
         events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
         words = pieces_of(answer_text(body, modes))
-        events += [chunk({"content": w}) for w in words]
+        pad = int(modes.get("chunk_bytes", 0))
+        events += [chunk({"content": w.ljust(pad, ".")}) for w in words]
         completion = len(words)
     events.append(chunk({}, "tool_calls" if tool else "stop"))
     if (body.get("stream_options") or {}).get("include_usage") and "no_usage" not in modes:

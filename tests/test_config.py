@@ -62,6 +62,9 @@ def test_a_list_of_trusted_proxies_in_the_file_is_accepted(tmp_path):
     ("PFORTE_ALLOW_LINK_LOCAL_UPSTREAMS", "perhaps", "true or false"),
     ("PFORTE_PUBLIC_URL", "pforte.example", "http or https"),
     ("PFORTE_PUBLIC_URL", "https://pforte.example/?x=1", "no query"),
+    ("PFORTE_WRITE_TIMEOUT_SECONDS", "0", "at least 1"),
+    ("PFORTE_MAX_CONNECTIONS", "many", "whole number"),
+    ("PFORTE_ADMIN_MAX_BODY_BYTES", "-1", "at least 1"),
 ])
 def test_unusable_values_name_the_setting_and_the_problem(tmp_path, name, value, words):
     with pytest.raises(ConfigError) as caught:
@@ -81,6 +84,18 @@ def test_session_login_and_public_url_settings(tmp_path):
     assert chosen["LOGIN_MAX_DELAY_SECONDS"] == 0.25 and chosen["SESSION_IDLE_SECONDS"] == 60
     config = build_flask_config(tmp_path, {"PFORTE_SESSION_LIFETIME_SECONDS": "3600"})
     assert config["WTF_CSRF_TIME_LIMIT"] == 3600  # CSRF tokens last no longer than a session
+
+
+def test_connection_limits_have_defaults_and_reach_flask(tmp_path):
+    """The bounds of app/server.py and the admin pages' body limit (Flask's MAX_CONTENT_LENGTH)."""
+    settings = load_settings(tmp_path, environ={})
+    assert (settings["HEADER_TIMEOUT_SECONDS"], settings["IDLE_TIMEOUT_SECONDS"], settings["WRITE_TIMEOUT_SECONDS"],
+            settings["MAX_CONNECTIONS"]) == (20, 75, 60, 10000)
+    config = build_flask_config(tmp_path)
+    assert config["MAX_CONTENT_LENGTH"] == 2 * 1024 * 1024
+    write_toml(tmp_path, "admin_max_body_bytes = 4096\nidle_timeout_seconds = 90\n")
+    config = build_flask_config(tmp_path)
+    assert config["MAX_CONTENT_LENGTH"] == 4096 and config["PFORTE_IDLE_TIMEOUT_SECONDS"] == 90
 
 
 def test_a_broken_settings_file_is_reported(tmp_path):

@@ -164,7 +164,11 @@ def read_body(call: Call, validate: Callable[[dict], None] | None) -> None:
     if validate is None:
         return
     limit = int(call.app.config["PFORTE_MAX_BODY_BYTES"])
-    raw = _read_limited(environ, limit)
+    try:
+        raw = _read_limited(environ, limit)
+    except TimeoutError:  # the client stalled for PFORTE_WRITE_TIMEOUT_SECONDS (app/server.py)
+        raise ApiError(408, "invalid_request_error", "request_timeout",
+                       "The request body did not arrive in time.") from None
     call.body_size = len(raw)
     try:
         body = json.loads(raw)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import ssl
 from collections import OrderedDict
@@ -43,6 +44,8 @@ from app.providers.transport_errors import (
 from app.providers.upstream_errors import error_from_response, from_transport_error
 
 log = logging.getLogger(__name__)
+
+_LINE_BREAK = re.compile(r"[\r\n\x00]")
 
 MAX_POOLS = 64
 USER_AGENT = "Pforte"
@@ -130,6 +133,7 @@ class HttpTransport:
             fields[name.lower()] = (name, value)
         if pool.proxy is not None and pool.proxy.authorization and pool.absolute_prefix:
             fields["proxy-authorization"] = ("Proxy-Authorization", pool.proxy.authorization)
+        _refuse_line_breaks(fields.values(), path)
         lines = [f"{method} {pool.absolute_prefix}{path} HTTP/1.1", f"Host: {host_header}"]
         lines += [f"{name}: {value}" for name, value in fields.values()]
         lines.append(f"Content-Length: {len(body)}")
@@ -186,6 +190,17 @@ class HttpTransport:
         if not isinstance(value, dict):
             raise upstream_failed("The upstream model server sent an unexpected answer.")
         return value
+
+
+def _refuse_line_breaks(fields, path: str) -> None:
+    """A CR, LF or NUL in a header or the path would end its line and inject what follows: refuse to send."""
+    for name, value in fields:
+        if _LINE_BREAK.search(name) or _LINE_BREAK.search(value):
+            raise ConnectFailed(f"The upstream request header {name!r} contains a line break or NUL, so it was "
+                                f"not sent. Check the connection's settings.", reason="config")
+    if _LINE_BREAK.search(path):
+        raise ConnectFailed("The upstream address contains a line break or NUL, so the request was not sent.",
+                            reason="config")
 
 
 def _connect_error(exc: Exception) -> ConnectFailed:

@@ -155,11 +155,28 @@ def raw_exchange(gateway, request: bytes) -> bytes:
         return answer
 
 
-def test_folded_and_repeated_request_headers_reach_the_gateway(gateway):
+def raw_until_closed(gateway, request: bytes) -> bytes:
+    """Send raw bytes and read everything the server sends until it closes the connection."""
+    with socket.create_connection(("127.0.0.1", gateway.server.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            answer += data
+        return answer
+
+
+def test_repeated_request_headers_reach_the_gateway(gateway):
     body = json.dumps(CHAT).encode()
     request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: pforte\r\nContent-Type: application/json\r\n"
-               b"Authorization: Bearer " + gateway.key.encode() + b"\r\nX-Folded: first part\r\n second part\r\n"
-               b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body
+               b"Authorization: Bearer " + gateway.key.encode() + b"\r\nX-Dup: one\r\nX-Dup: two\r\n"
+               b"Content-Length: %d\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (len(body), len(body))
+               ) + body
     assert raw_exchange(gateway, request).startswith(b"HTTP/1.1 200 ")
 
 
@@ -171,3 +188,50 @@ def test_folded_and_repeated_request_headers_reach_the_gateway(gateway):
 def test_malformed_request_heads_are_refused_with_400(gateway, headers):
     request = b"GET /v1/models HTTP/1.1\r\nHost: pforte\r\n" + headers + b"\r\n"
     assert raw_exchange(gateway, request).startswith(b"HTTP/1.1 400 ")
+
+
+SMUGGLED = b"GET /healthz HTTP/1.1\r\nHost: pforte\r\n\r\n"
+
+
+@pytest.mark.parametrize("framing", [
+    pytest.param(b"Content-Length : %d\r\n", id="space before the colon"),
+    pytest.param(b"Content-Length\t: %d\r\n", id="tab before the colon"),
+    pytest.param(b"Transfer-Encoding: chunked\r\nContent-Length: %d\r\n", id="chunked and a length"),
+    pytest.param(b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n", id="a length and chunked"),
+    pytest.param(b"Content-Length: %d\r\nContent-Length: 0\r\n", id="conflicting lengths"),
+    pytest.param(b"Content-Length: %d, 0\r\n", id="conflicting lengths in one line"),
+    pytest.param(b"Content-Length: +%d\r\n", id="a signed length"),
+    pytest.param(b"Content-Length: 0_%d\r\n", id="a length with an underscore"),
+    pytest.param(b"Content-Length: %d\r\nX-Folded: first part\r\n second part\r\n", id="folded line"),
+    pytest.param(b"Content-Length: %d\r\nX-Folded: first part\r\n\tsecond part\r\n", id="folded with a tab"),
+    pytest.param(b"Content-Length: %d\r\nX-Bare: one\rtwo\r\n", id="bare CR in a value"),
+    pytest.param(b"Content-Length: %d\r\nX-Nul: one\x00two\r\n", id="NUL in a value"),
+    pytest.param(b"Content-Length: %d\r\nX Space: v\r\n", id="space in a name"),
+    pytest.param(b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\nContent-Length: %d\r\n",
+                 id="doubled transfer-encoding and a length"),
+    pytest.param(b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", id="doubled transfer-encoding"),
+    pytest.param(b"Transfer-Encoding: gzip, chunked\r\n", id="a coding before chunked"),
+    pytest.param(b"Transfer-Encoding: chunked, chunked\r\n", id="chunked twice in one line"),
+])
+def test_ambiguous_request_framing_is_refused_with_400_and_the_connection_closed(gateway, framing):
+    """RFC 9112: a message whose length a proxy could read differently is refused, and the connection is
+    closed, so that a request hidden in its body (here GET /healthz) is never answered."""
+    body = b"{}" if b"chunked" not in framing else b"2\r\n{}\r\n0\r\n\r\n"
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: pforte\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + gateway.key.encode() + b"\r\n")
+    framed = framing % len(body) if b"%d" in framing else framing
+    answer = raw_until_closed(gateway, head + framed + b"\r\n" + body + SMUGGLED)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert answer.count(b"HTTP/1.1 ") == 1, "the connection must close after the 400"
+
+
+def test_a_well_framed_request_keeps_the_connection_for_the_next(gateway):
+    """The counterpart of the refusals above: the same bytes with clean framing are answered, and the
+    request after the body on the same connection is answered too."""
+    body = b"{}"
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: pforte\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + gateway.key.encode() + b"\r\nContent-Length: 2\r\n\r\n")
+    answer = raw_until_closed(gateway, head + body + SMUGGLED.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+    assert answer.startswith(b"HTTP/1.1 400 ")  # {} has no model: the gateway's own JSON 400
+    assert b"model" in answer
+    assert answer.count(b"HTTP/1.1 ") == 2 and b"HTTP/1.1 200 " in answer
