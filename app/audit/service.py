@@ -63,6 +63,13 @@ def record(action: str, *, target_type: str | None = None, target_id=None, targe
     return event
 
 
+def record_now(action: str, **fields) -> None:
+    """Record and commit an event on its own, for actions that change nothing else in the database
+    (connection tests, exports, failed confirmations, backups)."""
+    record(action, **fields)
+    db.session.commit()
+
+
 # --- reading -----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ def index():
 @bp.route("/audit.csv")
 @login_required
 def export():
-    audit_filter, _values, errors = parse_filters(request.args)
+    audit_filter, values, errors = parse_filters(request.args)
     if errors:
         return Response("\n".join(errors) + "\n", status=400, mimetype="text/plain")
+    service.record_now("audit.export", target_type="audit", after={k: v for k, v in values.items() if v})
     lines = csv_lines(service.iter_events(audit_filter))
     response = Response(stream_with_context(lines), mimetype="text/csv")
     filename = f"pforte-audit-{utcnow():%Y%m%d-%H%M%S}.csv"
