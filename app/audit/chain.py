@@ -1,11 +1,11 @@
 """The hash chain that makes the audit trail tamper-evident.
 
 Every event gets a position (`seq`), the previous event's hash and its own hash: SHA-256 over the previous
-hash and the event's canonical content. The chain is extended when the session flushes new events: the
-writer first updates the one row of `audit_chain_head`, which takes the database's write lock on SQLite
-and the row lock on PostgreSQL until the commit, so writers in several processes chain one after another
-and no two events share a position. A changed, deleted or slipped-in row breaks the chain at that row;
-a deleted newest event no longer matches the head.
+hash and the event's canonical content. A transaction's new events are chained just before it commits:
+the writer updates the one row of `audit_chain_head` first, which takes the database's write lock on
+SQLite and the row lock on PostgreSQL until the commit, so writers in several processes chain one after
+another and no two events share a position. A changed, deleted or slipped-in row breaks the chain at that
+row; a deleted newest event no longer matches the head.
 
 `actor_id` is not hashed: deleting a user sets it to NULL (the name is kept and hashed).
 """
@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import event, select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit.models import AuditChainHead, AuditEvent
 from app.database import utcnow
 from app.extensions import db
 
 GENESIS = "0" * 64
+_PENDING = "audit_chain_pending"  # session.info: this transaction's events not chained yet
 HEAD_ID = 1
 HASHED = ("created_at", "actor_name", "action", "target_type", "target_id", "target_name", "before", "after",
           "ip")
@@ -67,24 +69,46 @@ def _lock_head(connection) -> tuple[int, str]:
 
 
 @event.listens_for(Session, "before_flush")
-def _chain_new_events(session: Session, _context, _instances) -> None:
-    """Give every new audit event its position and hashes, in the order the events were added."""
-    new = [obj for obj in session.new if isinstance(obj, AuditEvent) and obj.hash is None]
-    if not new:
+def _note_new_events(session: Session, _context, _instances) -> None:
+    """Fix the stored form of every new audit event's hashed fields and note it for chaining."""
+    for obj in session.new:
+        if isinstance(obj, AuditEvent) and obj.hash is None:
+            if obj.created_at is None:
+                obj.created_at = utcnow()
+            if obj.target_id is not None:
+                obj.target_id = str(obj.target_id)
+            session.info.setdefault(_PENDING, []).append(obj)
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_new_events(session: Session) -> None:
+    """Chain this transaction's new events, in the order they were added, as its last step: the head row
+    is locked only from here to the commit, after every other lock the transaction takes, so chaining
+    never waits in a circle with another transaction."""
+    if not session.info.get(_PENDING) and not any(isinstance(obj, AuditEvent) for obj in session.new):
         return
-    new.sort(key=lambda obj: obj._sa_instance_state.insert_order)
+    session.flush()
+    pending = [obj for obj in session.info.pop(_PENDING, []) if inspect(obj).persistent and obj.hash is None]
+    if not pending:
+        return
+    pending.sort(key=lambda obj: obj.id)
     connection = session.connection()
     seq, prev = _lock_head(connection)
-    for audit_event in new:
-        if audit_event.created_at is None:
-            audit_event.created_at = utcnow()
-        if audit_event.target_id is not None:
-            audit_event.target_id = str(audit_event.target_id)
+    events, head = AuditEvent.__table__, AuditChainHead.__table__
+    for audit_event in pending:
         seq += 1
-        audit_event.seq, audit_event.prev_hash = seq, prev
-        audit_event.hash = prev = event_hash(_fields(audit_event), seq, prev)
-    head = AuditChainHead.__table__
+        value = event_hash(_fields(audit_event), seq, prev)
+        connection.execute(update(events).where(events.c.id == audit_event.id)
+                           .values(seq=seq, prev_hash=prev, hash=value))
+        for name, stored in (("seq", seq), ("prev_hash", prev), ("hash", value)):
+            set_committed_value(audit_event, name, stored)
+        prev = value
     connection.execute(update(head).where(head.c.id == HEAD_ID).values(seq=seq, hash=prev))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending(session: Session, _previous) -> None:
+    session.info.pop(_PENDING, None)
 
 
 # --- verification ------------------------------------------------------------------------------------
