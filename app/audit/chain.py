@@ -12,7 +12,6 @@ row; a deleted newest event no longer matches the head.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,12 +39,19 @@ def _text(value) -> str | None:
     return str(value)
 
 
+def _digest(values, seq: int, prev_hash: str) -> str:
+    """SHA-256 over prev_hash, seq and the HASHED values in their order, each as its length and text
+    ('-' for NULL), so that no two different events share a canonical form."""
+    parts = [prev_hash, str(seq)]
+    for value in values:
+        text = _text(value)
+        parts.append("-" if text is None else f"{len(text)}:{text}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def event_hash(values: dict, seq: int, prev_hash: str) -> str:
     """The hash of one event: its fields in HASHED (as stored text) and position, chained to prev_hash."""
-    content = {name: _text(values.get(name)) for name in HASHED}
-    content["seq"] = seq
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+    return _digest([values.get(name) for name in HASHED], seq, prev_hash)
 
 
 def _fields(audit_event: AuditEvent) -> dict:
@@ -141,17 +147,19 @@ def verify() -> ChainReport:
     unchained = db.session.execute(select(events.c.id).where(events.c.seq.is_(None))
                                    .order_by(events.c.id).limit(1)).scalar()
     seq, prev, last_id, count = 0, GENESIS, None, 0
-    rows = db.session.execute(select(events).where(events.c.seq.is_not(None)).order_by(events.c.seq)
-                              .execution_options(yield_per=1000))
+    columns = [events.c[name] for name in HASHED]
+    rows = db.session.execute(select(events.c.id, events.c.seq, events.c.prev_hash, events.c.hash, *columns)
+                              .where(events.c.seq.is_not(None)).order_by(events.c.seq)
+                              .execution_options(yield_per=2000))
     for row in rows:
-        values = row._mapping
-        if values["seq"] != seq + 1:
-            return ChainReport(count, "missing_before", row.id, last_id)
-        if values["prev_hash"] != prev:
-            return ChainReport(count, "out_of_order", row.id, last_id)
-        if event_hash(values, row.seq, prev) != values["hash"]:
-            return ChainReport(count, "changed", row.id, last_id)
-        seq, prev, last_id, count = row.seq, row.hash, row.id, count + 1
+        row_id, row_seq, row_prev, row_hash = row[0], row[1], row[2], row[3]
+        if row_seq != seq + 1:
+            return ChainReport(count, "missing_before", row_id, last_id)
+        if row_prev != prev:
+            return ChainReport(count, "out_of_order", row_id, last_id)
+        if _digest(row[4:], row_seq, prev) != row_hash:
+            return ChainReport(count, "changed", row_id, last_id)
+        seq, prev, last_id, count = row_seq, row_hash, row_id, count + 1
     if unchained is not None:
         return ChainReport(count, "unchained", unchained, last_id)
     head = db.session.get(AuditChainHead, HEAD_ID)
