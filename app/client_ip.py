@@ -59,9 +59,10 @@ def rate_limit_subject(address: str) -> str:
 
 @lru_cache(maxsize=64)
 def parse_networks(spec: str) -> tuple[Network, ...]:
-    """'10.0.0.0/8, ::1' → networks. Invalid entries raise ValueError."""
+    """'10.0.0.0/8, ::1' → networks. Invalid entries, zone ids and IPv4-mapped forms raise NetworkEntryError
+    (a ValueError)."""
     items = [part.strip() for part in (spec or "").replace(";", ",").split(",") if part.strip()]
-    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+    return tuple(parse_network_entry(item) for item in items)
 
 
 def _in_any(address: str, networks: tuple[Network, ...]) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from limits import parse_many
 
-from app.client_ip import parse_networks
+from app.client_ip import NetworkEntryError, parse_networks
 
 SECRETS_FILE = "secrets.json"
 SETTINGS_FILE = "pforte.toml"
@@ -99,9 +99,10 @@ def _coerce(key: str, value: object) -> object:
     if key == "TRUSTED_PROXIES":
         try:
             parse_networks(str(value or ""))
-        except ValueError:
+        except NetworkEntryError as exc:
+            instead = f" ({exc.entry!r} never matches: enter {exc.suggestion!r})" if exc.suggestion else ""
             raise ConfigError(f"PFORTE_TRUSTED_PROXIES must be a comma-separated list of IP addresses or "
-                              f"networks (e.g. 10.0.0.0/8, ::1), not {value!r}.") from None
+                              f"networks (e.g. 10.0.0.0/8, ::1), not {value!r}{instead}.") from None
     if key == "DEFAULT_LANGUAGE" and value not in ("en", "de"):
         raise ConfigError(f"PFORTE_DEFAULT_LANGUAGE must be 'en' or 'de', not {value!r}.")
     return value

@@ -77,3 +77,13 @@ def test_allow_list_entries_that_never_match_are_refused_with_a_clear_message(sm
                          check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("entry,instead", [("::ffff:10.0.0.1", "'10.0.0.1'"), ("fe80::1%eth0", "'fe80::1'")])
+def test_trusted_proxies_refuse_the_same_forms_at_start(tmp_path, entry, instead):
+    from app.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(tmp_path, environ={"PFORTE_TRUSTED_PROXIES": f"127.0.0.1, {entry}"})
+    assert f"never matches: enter {instead}" in str(refused.value)
+
