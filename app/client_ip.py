@@ -46,15 +46,16 @@ def parse_network_entry(entry: str) -> Network:
 def rate_limit_subject(address: str) -> str:
     """What the per-IP limit counts: an IPv6 client by its /64, an IPv4-mapped one by its IPv4 address,
     an IPv4 client by its address; text that is no address stays as it is."""
+    if ":" not in address:  # IPv4 (or no address at all): as it is, without parsing
+        return address
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
-    if ip.version == 4:
-        return str(ip)
     if ip.ipv4_mapped:
         return str(ip.ipv4_mapped)
-    return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
+    host_bits = 128 - IPV6_CLIENT_PREFIX
+    return f"{ipaddress.IPv6Address(int(ip) >> host_bits << host_bits)}/{IPV6_CLIENT_PREFIX}"
 
 
 @lru_cache(maxsize=64)
