@@ -161,3 +161,32 @@ def test_the_audit_page_says_whether_the_chain_is_intact(app, client_as):
             in html)
     german = owner.get("/audit", headers={"Accept-Language": "de"}).get_data(as_text=True)
     assert f"#{first}" in german and "The audit trail is broken" not in german
+
+
+def test_the_migration_chains_the_events_recorded_before_it(tmp_path):
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.audit import chain
+    from app.extensions import db
+
+    folder = tmp_path / "older"
+    with fresh_database_url(folder) as url:
+        app = create_app({"INSTANCE_PATH": str(folder), "PFORTE_DATABASE_URL": url, "TESTING": True})
+        with app.app_context():
+            upgrade(revision="0002")
+            for n in range(5):
+                db.session.execute(sa.text(
+                    "INSERT INTO audit_events (created_at, actor_name, action, target_id, after) "
+                    "VALUES (:at, 'anna', 'key.create', :n, :after)"),
+                    {"at": f"2026-01-0{n + 1} 10:00:00.123456", "n": str(n), "after": '{"name": "k"}'})
+            db.session.commit()
+            upgrade()
+            report = chain.verify()
+            assert (report.intact, report.events) == (True, 5)
+            db.session.execute(sa.text("UPDATE audit_events SET actor_name = 'bernd' WHERE target_id = '3'"))
+            db.session.commit()
+            broken = chain.verify()
+            assert (broken.problem, broken.events) == ("changed", 3)
+            db.session.remove()
+            db.engine.dispose()
