@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from app.accounts import cli as accounts_cli
 from app.accounts import service as accounts
 from app.assistants import cli as assistants_cli
+from app.audit import cli as audit_cli
 from app.catalog import cli as catalog_cli
 from app.config import DEFAULTS
 from app.conversations import cli as conversations_cli
@@ -23,7 +24,7 @@ from app.server import serve
 from app.usage import cli as usage_cli
 
 DOMAIN_COMMANDS = (accounts_cli.commands, keys_cli.commands, catalog_cli.commands, usage_cli.commands,
-                   ops_cli.commands, assistants_cli.commands,
+                   ops_cli.commands, assistants_cli.commands, audit_cli.commands,
                    conversations_cli.commands_with(keys_service.find_key))
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
-from app.client_ip import parse_networks
+from app.client_ip import NetworkEntryError, parse_networks
 
 SECRETS_FILE = "secrets.json"
 SETTINGS_FILE = "pforte.toml"
@@ -128,9 +128,10 @@ def _coerce(key: str, value: object) -> object:
     if key == "TRUSTED_PROXIES":
         try:
             parse_networks(str(value or ""))
-        except ValueError:
+        except NetworkEntryError as exc:
+            instead = f" ({exc.entry!r} never matches: enter {exc.suggestion!r})" if exc.suggestion else ""
             raise ConfigError(f"PFORTE_TRUSTED_PROXIES must be a comma-separated list of IP addresses or "
-                              f"networks (e.g. 10.0.0.0/8, ::1), not {value!r}.") from None
+                              f"networks (e.g. 10.0.0.0/8, ::1), not {value!r}{instead}.") from None
     if key == "PUBLIC_URL":
         return _public_url(str(value or ""))
     if key == "DEFAULT_LANGUAGE" and value not in ("en", "de"):
@@ -170,36 +171,71 @@ def load_settings(instance_path: Path, environ: dict[str, str] | None = None) ->
     return {key: _coerce(key, value) for key, value in settings.items()}
 
 
+_SECRET_MAKERS = {
+    "secret_key": lambda: secrets.token_urlsafe(48),
+    "key_pepper": lambda: secrets.token_urlsafe(48),
+    "encryption_key": lambda: _new_fernet_key(),
+    "setup_token": lambda: secrets.token_urlsafe(24),
+    "conversation_key": lambda: _new_fernet_key(),
+}
+
+
+def _read_secrets(path: Path) -> dict[str, str] | None:
+    """The secrets in the file, or None when there is no file yet."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        # Never silently replace it: the encryption key inside protects stored upstream credentials.
+        raise ConfigError(f"{path} is damaged (not JSON). Restore it from a backup.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is damaged (not a JSON object). Restore it from a backup.")
+    return data
+
+
+def _write_new(path: Path, data: dict[str, str]) -> None:
+    """Write data to a temporary file of its own (O_EXCL, mode 0600), complete and synced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _create_secrets(path: Path, data: dict[str, str]) -> bool:
+    """Create the file with data unless it exists already (False then): the content is written to a
+    temporary file and linked into place, which fails if another start created the file first, so
+    no start ever reads a half-written file or keeps secrets that another start overwrote."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    _write_new(tmp, data)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+    return True
+
+
 def load_or_create_secrets(instance_path: Path) -> dict[str, str]:
-    """Read the instance secrets, creating any that are missing (file mode 0600)."""
+    """Read the instance secrets, creating any that are missing (file mode 0600). Two first starts at
+    once end with the same secrets: only one creates the file, the other reads it."""
     path = instance_path / SECRETS_FILE
-    data: dict[str, str] = {}
-    if path.exists():
-        try:
-            data = json.loads(path.read_text())
-        except ValueError:
-            # Never silently replace it: the encryption key inside protects stored upstream credentials.
-            raise ConfigError(f"{path} is damaged (not JSON). Restore it from a backup.") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} is damaged (not a JSON object). Restore it from a backup.")
-    wanted = {
-        "secret_key": lambda: secrets.token_urlsafe(48),
-        "key_pepper": lambda: secrets.token_urlsafe(48),
-        "encryption_key": _new_fernet_key,
-        "setup_token": lambda: secrets.token_urlsafe(24),
-        "conversation_key": _new_fernet_key,
-    }
-    changed = False
-    for name, make in wanted.items():
-        if not data.get(name):
-            data[name] = make()
-            changed = True
-    if changed:
-        instance_path.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
+    instance_path.mkdir(parents=True, exist_ok=True)
+    data = _read_secrets(path)
+    if data is None:
+        fresh = {name: make() for name, make in _SECRET_MAKERS.items()}
+        if _create_secrets(path, fresh):
+            return fresh
+        data = _read_secrets(path) or {}
+    missing = [name for name in _SECRET_MAKERS if not data.get(name)]
+    if missing:  # an older instance: add the new secrets, keep the others
+        data.update({name: _SECRET_MAKERS[name]() for name in missing})
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        _write_new(tmp, data)
         os.replace(tmp, path)
     os.chmod(path, 0o600)
     return data
@@ -246,6 +282,8 @@ def build_flask_config(instance_path: Path, overrides: dict | None = None) -> di
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15, "check_same_thread": False}}
     else:
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    # A failed statement's error names its SQL, never its values (a key's hash, a password hash).
+    config["SQLALCHEMY_ENGINE_OPTIONS"]["hide_parameters"] = True
     if overrides:
         config.update({k: v for k, v in overrides.items() if not k.startswith("PFORTE_") or k in config})
     return config

@@ -162,6 +162,7 @@ def setup_owner(token: str, username: str, password: str, confirm: str, ip: str 
     expected = current_app.config["PFORTE_SETUP_TOKEN"].encode()
     if not hmac.compare_digest((token or "").strip().encode(), expected):
         throttle.count_failure(ip, None)
+        audit.record_now("setup.failure", target_type="setup", actor=(username or "").strip()[:64] or "-")
         raise AccountError(_("The setup token is not correct. It was printed by 'pforte init'."))
     _check_new_password(password, confirm)
     if db.session.query(User.id).filter_by(role="owner").first() is not None:
@@ -286,6 +287,8 @@ def reset_password(user_id: int, password: str, actor: User) -> User:
 def change_own_password(user: User, current: str, new: str, confirm: str) -> User:
     """Every other session of this user ends; the caller logs the current one in again."""
     if not passwords.verify(current or "", user.password_hash):
+        _user_audit("account.password_confirm_failure", user)
+        db.session.commit()
         raise AccountError(_("The current password is not correct."))
     user.password_hash = passwords.hash(_check_new_password(new, confirm))
     _new_session_token(user)

@@ -1,5 +1,6 @@
 """The audit trail. `record()` adds an event to the current session; the calling service's commit
-persists it together with the change it describes (so a change never lands without its event).
+persists it together with the change it describes (so a change never lands without its event), chained
+to the event before it when the session flushes (app/audit/chain.py).
 The rest reads the trail for the audit page and the CSV export."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.audit import chain
 from app.audit.models import AuditEvent
 from app.client_ip import request_client_ip
 from app.extensions import db
@@ -59,6 +61,13 @@ def record(action: str, *, target_type: str | None = None, target_id=None, targe
     )
     db.session.add(event)
     return event
+
+
+def record_now(action: str, **fields) -> None:
+    """Record and commit an event on its own, for actions that change nothing else in the database
+    (connection tests, exports, failed confirmations, backups)."""
+    record(action, **fields)
+    db.session.commit()
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -122,6 +131,11 @@ def page_of_events(f: AuditFilter, page: int = 1, per_page: int = PER_PAGE) -> E
 def iter_events(f: AuditFilter) -> Iterator[AuditEvent]:
     """Every matching event, newest first, fetched in batches (for exports)."""
     yield from _newest_first(_filtered(f)).yield_per(500)
+
+
+def chain_status() -> chain.ChainReport:
+    """Whether the whole trail is intact, and where it breaks if not."""
+    return chain.verify()
 
 
 def known_actions() -> list[str]:

@@ -146,11 +146,18 @@ def delete_connection(connection_id: int) -> None:
 
 
 def test_connection(connection_id: int) -> ProbeResult:
-    """Ask the upstream for its model list with the stored credential (no transaction is held meanwhile)."""
-    target = upstream_target(get_connection(connection_id), current_app.config["PFORTE_ENCRYPTION_KEY"],
+    """Ask the upstream for its model list with the stored credential (no transaction is held meanwhile);
+    the test and its outcome are recorded in the audit trail."""
+    connection = get_connection(connection_id)
+    name = connection.name
+    target = upstream_target(connection, current_app.config["PFORTE_ENCRYPTION_KEY"],
                              _allow_link_local())
     db.session.rollback()  # end the read transaction before going out on the network
-    return probe_connection(target)
+    result = probe_connection(target)
+    audit.record_now("connection.test", target_type="connection", target_id=connection_id, target_name=name,
+                     after={"ok": result.ok, "url": result.url, "status": result.status,
+                            "error_kind": result.error_kind})
+    return result
 
 
 # --- models --------------------------------------------------------------------------------------

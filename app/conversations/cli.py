@@ -6,6 +6,7 @@ import json
 import click
 from flask.cli import AppGroup
 
+from app.audit import service as audit
 from app.conversations import service
 
 conversations = AppGroup("conversations", help="Stored conversations (for keys that keep them).")
@@ -25,13 +26,15 @@ def purge_command(key_id: str | None, everything: bool, as_json: bool) -> None:
         if key is None:
             raise click.ClickException(f"No key with id {key_id}.")
         deleted = service.purge_key(key.id)
-        what = f"of key '{key.name}'"
+        what, scope = f"of key '{key.name}'", "key"
     elif everything:
         deleted = service.purge_all()
-        what = "of every key"
+        what, scope = "of every key", "all"
     else:
         deleted = service.purge_expired()
-        what = f"older than {service.retention_days()} days"
+        what, scope = f"older than {service.retention_days()} days", "expired"
+    audit.record_now("conversations.purge", target_type="api_key" if key_id else "conversations",
+                     target_id=key_id, after={"deleted": deleted, "scope": scope})
     if as_json:
         click.echo(json.dumps({"deleted": deleted}))
     else:

@@ -1,11 +1,11 @@
 """What an admin may set on a key, and the checks on it before it is saved."""
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 
 from flask_babel import lazy_gettext as _l
 
+from app.client_ip import NetworkEntryError, parse_network_entry
 from app.database import utcnow
 from app.keys import conversation_fields
 from app.keys.models import SCOPES, ApiKey
@@ -83,19 +83,30 @@ def clean_values(values: Mapping[str, object], *, creating: bool, current: ApiKe
 
 
 def normalise_networks(entries: Iterable[str]) -> tuple[list[str], object | None]:
-    """IP addresses and CIDR ranges (IPv4 and IPv6) → their canonical network form, or a message."""
+    """IP addresses and CIDR ranges (IPv4 and IPv6) → their canonical network form, or a message. Zone ids
+    and IPv4-mapped forms are refused with what to enter instead: they would never match a client."""
     networks = []
     for entry in entries:
         text = str(entry).strip()
         if not text:
             continue
         try:
-            network = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            return [], _l("“%(entry)s” is not an IP address or CIDR range "
-                          "(e.g. 10.0.0.0/8 or 2001:db8::/32).", entry=text[:60])
+            network = parse_network_entry(text)
+        except NetworkEntryError as exc:
+            return [], _network_message(exc)
         networks.append(str(network))
     return _unique(networks), None
+
+
+def _network_message(exc: NetworkEntryError):
+    entry = exc.entry[:60]
+    if exc.reason == "zone":
+        return _l("“%(entry)s” has a zone id (the part from %%): it names a network interface, not an address, "
+                  "and never matches. Enter the address without it (%(bare)s).", entry=entry, bare=exc.suggestion)
+    if exc.reason == "mapped":
+        return _l("“%(entry)s” is an IPv4-mapped IPv6 address, which never matches: clients with it are "
+                  "checked by their IPv4 address. Enter %(ipv4)s instead.", entry=entry, ipv4=exc.suggestion)
+    return _l("“%(entry)s” is not an IP address or CIDR range (e.g. 10.0.0.0/8 or 2001:db8::/32).", entry=entry)
 
 
 def _unique(items: Iterable[str]) -> list[str]:

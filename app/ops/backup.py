@@ -8,6 +8,7 @@ and applies pending migrations. PostgreSQL is backed up with its own tools (docs
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,24 +54,31 @@ def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _create_exclusive(path: Path) -> None:
+    """Create an empty file at path (mode 0600); refuse anything already there, a symlink included."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+
+
 def _copy(source: sqlite3.Connection, destination: Path) -> None:
-    """Write one consistent snapshot of source to destination as a self-contained file (no -wal beside it)."""
-    tmp = destination.with_name(destination.name + ".partial")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.close(fd)
-    target = sqlite3.connect(tmp)
+    """Write one consistent snapshot of source to destination as a self-contained file (no -wal beside it).
+    The copy is made in a new file of its own (O_EXCL|O_NOFOLLOW) and renamed over destination."""
+    tmp = destination.with_name(f"{destination.name}.partial-{secrets.token_hex(4)}")
+    _create_exclusive(tmp)
     try:
-        source.backup(target)  # pages=-1: the whole database from one read snapshot
-        target.execute("PRAGMA journal_mode=DELETE")
-        check = target.execute("PRAGMA integrity_check").fetchone()[0]
-        if check != "ok":
-            raise BackupError(f"The copy failed its integrity check: {check}")
+        target = sqlite3.connect(tmp)
+        try:
+            source.backup(target)  # pages=-1: the whole database from one read snapshot
+            target.execute("PRAGMA journal_mode=DELETE")
+            check = target.execute("PRAGMA integrity_check").fetchone()[0]
+            if check != "ok":
+                raise BackupError(f"The copy failed its integrity check: {check}")
+        finally:
+            target.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, destination)  # replaces the name itself, never what a link there points to
     finally:
-        target.close()
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, destination)
+        tmp.unlink(missing_ok=True)
 
 
 def inspect(path: Path) -> BackupSummary:
@@ -107,19 +115,31 @@ def backup_database(database_url: str, destination: Path, replace: bool = False)
     source_path = sqlite_path(database_url)
     if not source_path.exists():
         raise BackupError(f"There is no database at {source_path}; run `pforte init` first.")
-    destination = destination.resolve()
+    destination = destination.parent.resolve() / destination.name  # the file itself is never followed
     if destination == source_path:
         raise BackupError("The backup file must not be the database itself.")
     if not destination.parent.is_dir():
         raise BackupError(f"The folder {destination.parent} does not exist.")
+    if destination.is_symlink():
+        raise BackupError(f"{destination} is a symbolic link; a backup is never written through one.")
     if destination.exists():
         if not replace:
             raise BackupError(f"{destination} exists already; choose a new name or pass --replace.")
         if not destination.is_file() or not _is_sqlite_file(destination):
             raise BackupError(f"{destination} exists and is not a SQLite database; it is left alone.")
+    claimed = not destination.exists()
+    if claimed:
+        try:  # claim the name, so that nothing planted there meanwhile is written through
+            _create_exclusive(destination)
+        except FileExistsError:
+            raise BackupError(f"{destination} appeared while the backup started; choose a new name.") from None
     source = _connect(source_path)
     try:
         _copy(source, destination)
+    except BaseException:
+        if claimed:
+            destination.unlink(missing_ok=True)
+        raise
     finally:
         source.close()
     return inspect(destination)

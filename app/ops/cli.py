@@ -7,6 +7,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app.audit import service as audit
+from app.extensions import db
 from app.ops.backup import BackupError, backup_database, restore_database
 
 
@@ -27,6 +29,8 @@ def backup_command(file: Path, replace: bool) -> None:
         summary = backup_database(current_app.config["SQLALCHEMY_DATABASE_URI"], file, replace)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
+    audit.record_now("backup.create", target_type="database", after={"file": str(summary.path),
+                                                                      "size_bytes": summary.size_bytes})
     click.echo(f"Backup written to {summary.path} ({_megabytes(summary.size_bytes)}, {summary.keys} keys, "
                f"{summary.request_logs} request-log rows, schema {summary.revision}).")
 
@@ -44,6 +48,9 @@ def restore_command(file: Path) -> None:
                                          current_app.instance_path, file, migrate=upgrade)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
+    db.engine.dispose()  # pooled connections may still point at the database that was replaced
+    audit.record_now("backup.restore", target_type="database",
+                     after={"file": str(summary.path), "kept": str(kept) if kept else None})
     if kept:
         click.echo(f"The previous database was kept as {kept}.")
     click.echo(f"Restored {summary.path} ({summary.keys} keys, {summary.request_logs} request-log rows). "

@@ -5,28 +5,23 @@ import ipaddress
 import logging
 from functools import lru_cache
 
+from app.client_ip import Network, NetworkEntryError, parse_network_entry
+
 log = logging.getLogger(__name__)
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-
-class InvalidEntry(ValueError):
-    """An allow-list entry that is neither an IP address nor a CIDR range; `entry` is the offending text."""
-
-    def __init__(self, entry: str):
-        super().__init__(entry)
-        self.entry = entry
+class InvalidEntry(NetworkEntryError):
+    """An allow-list entry that is not usable (see app.client_ip.parse_network_entry); `entry` is the
+    offending text, `reason` and `suggestion` say why and what to enter instead."""
 
 
 def parse_entry(entry: str) -> Network:
-    """'10.0.0.0/8', '2001:db8::/32', '192.0.2.7' → network. Host bits are allowed ('10.1.2.3/8' = 10/8)."""
-    text = entry.strip()
+    """'10.0.0.0/8', '2001:db8::/32', '192.0.2.7' → network. Host bits are allowed ('10.1.2.3/8' = 10/8);
+    zone ids and IPv4-mapped forms are refused (they would never match)."""
     try:
-        if "%" in text:  # zone ids ('fe80::1%eth0') name an interface, not an address we can match
-            raise ValueError(text)
-        return ipaddress.ip_network(text, strict=False)
-    except ValueError as exc:
-        raise InvalidEntry(text) from exc
+        return parse_network_entry(entry)
+    except NetworkEntryError as exc:
+        raise InvalidEntry(exc.entry, exc.reason, exc.suggestion) from exc
 
 
 def normalise(entries: list[str] | tuple[str, ...] | str) -> list[str]:

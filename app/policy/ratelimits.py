@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.client_ip import rate_limit_subject
 from app.policy.counters import Outcome, counters_for
 from app.policy.limit_headers import WARNING_HEADER, WARNING_VALUE, rate_headers, retry_after
 from app.policy.windows import Window, ip_windows, key_windows, month_of, parse_ip_limits, validate_ip_limit
@@ -70,9 +71,10 @@ class RequestLimiter:
         self.clock = clock
 
     def count_ip(self, client_ip: str) -> Decision:
-        """Count the request in the per-IP windows (any request: the key is not known yet)."""
+        """Count the request in the per-IP windows (any request: the key is not known yet). An IPv6 client
+        counts by its /64, an IPv4-mapped one by its IPv4 address."""
         now = self.clock()
-        windows = ip_windows(self.namespace, client_ip, parse_ip_limits(self.ip_spec()), now)
+        windows = ip_windows(self.namespace, rate_limit_subject(client_ip), parse_ip_limits(self.ip_spec()), now)
         if not windows:
             return Decision(True, {})
         outcome = self._acquire(windows, None, 0, now)

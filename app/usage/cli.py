@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from app.audit import service as audit
 from app.usage import retention
 from app.usage.filters import UsageInputError
 
@@ -18,6 +19,7 @@ def purge_command(days: int | None) -> None:
     """Delete request-log rows older than the retention period (monthly totals are kept)."""
     keep = days if days is not None else retention.retention_days()
     removed = retention.purge_request_logs(keep)
+    audit.record_now("usage.purge", target_type="request_logs", after={"days": keep, "removed": removed})
     click.echo(f"Removed {removed} request-log rows older than {keep} days; monthly totals are kept.")
 
 

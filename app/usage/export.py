@@ -6,6 +6,7 @@ import io
 
 from flask_babel import lazy_gettext as _l
 
+from app.audit import service as audit
 from app.credits import MICRO
 from app.usage.filters import UsageFilter, UsageInputError
 from app.usage.reports import daily, monthly, statuses, top_keys, top_models
@@ -21,7 +22,8 @@ CSV_INJECTION_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_csv(f: UsageFilter, table: str) -> str:
-    """One dashboard table as CSV text (credits as decimal credits). Unknown table → UsageInputError."""
+    """One dashboard table as CSV text (credits as decimal credits), recorded in the audit trail.
+    Unknown table → UsageInputError."""
     if table not in EXPORTS:
         raise UsageInputError(str(_l("Unknown export %(name)s.", name=table)))
     label, build = EXPORTS[table]
@@ -38,6 +40,7 @@ def export_csv(f: UsageFilter, table: str) -> str:
         if table == "keys":
             line.insert(1, row.ref or "")
         writer.writerow(line)
+    audit.record_now("usage.export", target_type="usage", after={"table": table, **f.query_args()})
     return out.getvalue()
 
 
