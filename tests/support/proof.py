@@ -130,10 +130,11 @@ def proof_gateway(instance: Path, env: dict | None = None, key_options: tuple[st
     try:
         server.start()
         catalog(server, upstream.url)
+        probe = json.loads(server.setup_cli("keys", "create", "--name", "catalog probe", "--json").stdout)
+        for model in MODELS:  # with a key of its own, so that the proof key's limits are untouched
+            wait_for_model(server, probe["key"], model)
         key = json.loads(server.setup_cli("keys", "create", "--name", "proof", *key_options, "--json").stdout)
         gateway = ProofGateway(server, upstream, database_url, key["key"], key["id"])
-        for model in MODELS:
-            wait_for_model(server, gateway.key, model)
         yield gateway
     finally:
         if gateway is not None:
