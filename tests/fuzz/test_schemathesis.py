@@ -65,7 +65,8 @@ def fuzz(gateway, folder: Path, headers: dict[str, str]) -> list[dict]:
         event = json.loads(line)
         if "ScenarioFinished" in event:
             interactions += event["ScenarioFinished"]["recorder"].get("interactions", {}).values()
-    print(f"fuzz: {len(interactions)} requests; {result.stdout.strip().splitlines()[-1]}")
+    cases = next((line.strip() for line in result.stdout.splitlines() if " generated" in line), "")
+    print(f"fuzz ({'with' if headers else 'without'} a key): {cases}; {len(interactions)} requests recorded")
     return [item for item in interactions if item.get("response")]
 
 
