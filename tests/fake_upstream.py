@@ -203,6 +203,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.buffer = bytearray()
         self.busy = False
         self.served = 0
+        self.head_written = False
         self.close_after = False
         self.transport = None
         self.lost: asyncio.Future | None = None
@@ -257,7 +258,12 @@ class HTTPProtocol(asyncio.Protocol):
         self.close_after = bool(request.headers.get("connection", "").lower() == "close" or (
             self.server.max_requests and self.served >= self.server.max_requests)
             or (request.method == "POST" and "close" in directives(request)))
-        result = self.server.dispatch(request)
+        self.head_written = False
+        try:
+            result = self.server.dispatch(request)
+        except Exception as exc:  # noqa: BLE001 - a request the fake cannot read: refused, as a real API does
+            result = error_reply(400, f"The fake upstream cannot read this request ({type(exc).__name__}: {exc}).",
+                                 "invalid_request")
         if isinstance(result, tuple):
             self.write_response(*result)
             return
@@ -268,9 +274,13 @@ class HTTPProtocol(asyncio.Protocol):
     def finished(self, task: asyncio.Task) -> None:
         self.busy = False
         if not task.cancelled() and task.exception() is not None:
-            print(f"handler failed: {task.exception()!r}", file=sys.stderr)
-            self.transport.abort()
-            return
+            exc = task.exception()
+            print(f"handler failed: {exc!r}", file=sys.stderr)
+            if self.head_written:
+                self.transport.abort()
+                return
+            self.write_response(*error_reply(  # nothing sent yet: refused, as a real API does
+                400, f"The fake upstream cannot read this request ({type(exc).__name__}: {exc}).", "invalid_request"))
         if self.close_after:
             self.transport.close()
             return
@@ -278,6 +288,7 @@ class HTTPProtocol(asyncio.Protocol):
             self.process()
 
     def write_head(self, status: int, headers: dict, chunked: bool = False, length: int | None = None) -> None:
+        self.head_written = True
         lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}"]
         if self.close_after:
             headers["Connection"] = "close"

@@ -293,9 +293,10 @@ SCHEMAS: dict[str, dict] = {
         "additionalProperties": True,
         "properties": {
             "model": {"type": "string", "minLength": 1},
-            "input": {"anyOf": [STRING, {"type": "array", "minItems": 1}]},
+            "input": {"anyOf": [STRING, {"type": "array", "minItems": 1, "items": {"anyOf": [
+                STRING, INTEGER, {"type": "array", "items": INTEGER}]}}]},
             "encoding_format": {"enum": ["float", "base64"]},
-            "dimensions": INTEGER,
+            "dimensions": {"type": "integer", "minimum": 1, "maximum": 65536},
             "user": STRING,
         },
     },
@@ -663,12 +664,15 @@ def _operation(
 ) -> dict:
     content = {"application/json": {"schema": _ref(response_schema)}}
     if stream_schema:
-        content["text/event-stream"] = {
+        content["text/event-stream"] = {  # OpenAPI 3.1: the schema describes one event of the stream
             "schema": {
-                "type": "string",
+                "type": "object",
+                "required": ["data"],
+                "properties": {"event": STRING, "data": STRING, "id": STRING, "retry": INTEGER},
                 "description": f"Server-sent events; each `data:` line holds a "
                 f"{stream_schema} (see components/schemas)"
-                + (", the `event:` line before it names its type." if anthropic or named_events else "."),
+                + (", the `event:` line before it names its type." if anthropic or named_events else ".")
+                + (" The last event of a stream is `data: [DONE]`." if not (anthropic or named_events) else ""),
             },
         }
     headers = {**_OK_HEADERS, **_ANTHROPIC_REQUEST_ID} if anthropic else _OK_HEADERS

@@ -19,6 +19,7 @@ from app.policy import service as policy
 from app.providers.base import Usage
 
 JSON = "application/json"
+MAX_EMBEDDING_DIMENSIONS = 65536  # far above any embedding model; refuses absurd sizes the demo would build
 
 
 # --- step 5: required fields ---------------------------------------------------------------------
@@ -45,10 +46,27 @@ def validate_embeddings(body: dict) -> None:
     items = body.get("input")
     if not isinstance(items, str | list) or (isinstance(items, list) and not items):
         raise errors.invalid_request("'input' must be a string or a non-empty array.", param="input")
+    if isinstance(items, list) and not all(_embedding_input(item) for item in items):
+        raise errors.invalid_request("'input' must be a string, an array of strings, an array of token ids or "
+                                     "an array of arrays of token ids.", param="input")
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool)
+                                   or not 1 <= dimensions <= MAX_EMBEDDING_DIMENSIONS):
+        raise errors.invalid_request(f"'dimensions' must be an integer from 1 to {MAX_EMBEDDING_DIMENSIONS}.",
+                                     param="dimensions")
     if body.get("encoding_format") not in (None, "float", "base64"):
         raise errors.invalid_request("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
     if body.get("stream"):
         raise errors.invalid_request("Embeddings cannot be streamed.", param="stream")
+
+
+def _embedding_input(item) -> bool:
+    """One item of an embeddings input list: a string, a token id or a list of token ids."""
+    if isinstance(item, str):
+        return True
+    if isinstance(item, list):
+        return all(isinstance(token, int) and not isinstance(token, bool) for token in item)
+    return isinstance(item, int) and not isinstance(item, bool)
 
 
 def _validate_common(body: dict) -> None:

@@ -13,7 +13,6 @@ OpenAI routes and the Anthropic `/v1/messages` route share everything but their 
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -29,7 +28,7 @@ from app.client_ip import resolve_client_ip
 from app.client_text import MAX_MODEL_NAME, printable
 from app.credits import cost_micro
 from app.extensions import db
-from app.gateway import assistant_context, conversation_context, errors
+from app.gateway import assistant_context, conversation_context, errors, json_body
 from app.keys.context import KeyContext, KeyRejection
 from app.keys.verify import verify_key
 from app.ops import observe
@@ -171,7 +170,9 @@ def read_body(call: Call, validate: Callable[[dict], None] | None) -> None:
                        "The request body did not arrive in time.") from None
     call.body_size = len(raw)
     try:
-        body = json.loads(raw)
+        body = json_body.parse(raw)
+    except json_body.BodyError as exc:
+        raise errors.invalid_request(f"We could not accept the JSON body of your request: {exc}") from None
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise errors.invalid_request(
             "We could not parse the JSON body of your request. Send a JSON object.") from None
