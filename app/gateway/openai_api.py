@@ -17,6 +17,7 @@ from app.gateway.pipeline import Call
 from app.gateway.relay import open_stream
 from app.policy import service as policy
 from app.providers.base import Usage
+from app.wire import field_types
 
 JSON = "application/json"
 MAX_EMBEDDING_DIMENSIONS = 65536  # far above any embedding model; refuses absurd sizes the demo would build
@@ -32,13 +33,15 @@ def validate_chat(body: dict) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise errors.invalid_request(f"messages[{index}] must be an object with a 'role'.",
                                          param=f"messages[{index}]")
+    field_types.check_types(body, field_types.CHAT, _invalid)
     _validate_common(body)
 
 
 def validate_completions(body: dict) -> None:
     prompt = body.get("prompt")
-    if not isinstance(prompt, str | list):
-        raise errors.invalid_request("'prompt' must be a string or an array.", param="prompt")
+    if not isinstance(prompt, str | list) or prompt == []:
+        raise errors.invalid_request("'prompt' must be a string or a non-empty array.", param="prompt")
+    field_types.check_types(body, field_types.COMPLETIONS, _invalid)
     _validate_common(body)
 
 
@@ -75,8 +78,16 @@ def _validate_common(body: dict) -> None:
         raise errors.invalid_request("'stream_options' must be an object.", param="stream_options")
     for name in ("max_tokens", "max_completion_tokens", "n"):
         value = body.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        if value is None:
+            continue
+        number = field_types.integer(value)
+        if number is None or number < 0:
             raise errors.invalid_request(f"'{name}' must be a non-negative integer.", param=name)
+        body[name] = number  # 16.0 → 16
+
+
+def _invalid(message: str, param: str):
+    return errors.invalid_request(message, param=param)
 
 
 # --- steps 8 and 9 -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator
 
+from app.wire import field_types
 from app.wire.shared import (
     STOP_TO_FINISH,
     TranslationError,
@@ -260,11 +261,13 @@ def validate_anthropic_request(body) -> None:
         raise TranslationError("The request body must be a JSON object.")
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise TranslationError("model: Field required", "model")
-    max_tokens = body.get("max_tokens")
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+    max_tokens = field_types.integer(body.get("max_tokens"))
+    if max_tokens is None or max_tokens < 1:
         raise TranslationError("max_tokens: Field required (an integer ≥ 1)", "max_tokens")
-    if not isinstance(body.get("messages"), list):
-        raise TranslationError("messages: Field required (an array)", "messages")
+    body["max_tokens"] = max_tokens  # 16.0 → 16
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        raise TranslationError("messages: Field required (an array of at least one message)", "messages")
+    field_types.check_types(body, field_types.MESSAGES, TranslationError)
     for message in body["messages"]:
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             raise TranslationError("messages: each message needs role user or assistant.", "messages")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.api_errors import ApiError
+from app.wire import field_types
 
 TOOL_CHOICE_OPTIONS = ("auto", "none", "required")
 
@@ -43,12 +44,11 @@ def validate_responses_request(body) -> None:
     if instructions is not None and not isinstance(instructions, str):
         raise invalid("'instructions' must be a string.", "instructions")
     cap = body.get("max_output_tokens")
-    if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
-        raise invalid("'max_output_tokens' must be a positive integer.", "max_output_tokens")
-    for name in ("temperature", "top_p"):
-        value = body.get(name)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise invalid(f"'{name}' must be a number.", name)
+    if cap is not None:
+        if (number := field_types.integer(cap)) is None or number < 1:
+            raise invalid("'max_output_tokens' must be a positive integer.", "max_output_tokens")
+        body["max_output_tokens"] = number  # 16.0 → 16
+    field_types.check_types(body, field_types.RESPONSES, invalid)
     for name in ("tools", "include"):
         if body.get(name) is not None and not isinstance(body[name], list):
             raise invalid(f"'{name}' must be an array.", name)

@@ -483,13 +483,14 @@ def test_anthropic_tool_result_image_follows_as_user_part():
     ],
 )
 def test_anthropic_tool_choice_variants(choice, expected):
-    result = to_openai(messages=[], tools=[{"name": "f", "input_schema": {}}], tool_choice=choice)
+    result = to_openai(messages=[{"role": "user", "content": "hi"}], tools=[{"name": "f", "input_schema": {}}],
+                       tool_choice=choice)
     assert result["tool_choice"] == expected
     assert "parallel_tool_calls" not in result
 
 
 def test_anthropic_stream_asks_upstream_for_usage():
-    result = to_openai(messages=[], stream=True)
+    result = to_openai(messages=[{"role": "user", "content": "hi"}], stream=True)
     assert result["stream"] is True
     assert result["stream_options"] == {"include_usage": True}
 
@@ -515,7 +516,7 @@ def test_anthropic_stream_asks_upstream_for_usage():
             {
                 "model": "m",
                 "max_tokens": 10,
-                "messages": [],
+                "messages": [{"role": "user", "content": "hi"}],
                 "tools": [{"type": "web_search_20250305", "name": "web_search"}],
             },
             "tools",
@@ -524,7 +525,7 @@ def test_anthropic_stream_asks_upstream_for_usage():
             {
                 "model": "m",
                 "max_tokens": 10,
-                "messages": [],
+                "messages": [{"role": "user", "content": "hi"}],
                 "tools": [{"name": "f", "input_schema": {}}],
                 "tool_choice": {"type": "tool"},
             },
