@@ -46,6 +46,8 @@ DEFAULTS: dict[str, object] = {
     "METRICS_ALLOW": "127.0.0.1/32,::1/128",
     "STREAM_PING_SECONDS": 15,
     "UPSTREAM_POOL_SIZE": 256,
+    "DATABASE_POOL_SIZE": 10,  # PostgreSQL connections a process keeps open
+    "DATABASE_MAX_OVERFLOW": 20,  # and may open on top under load (closed again when returned)
     "UPSTREAM_CA_BUNDLE": "",  # extra CAs for upstream TLS; else REQUESTS_CA_BUNDLE / SSL_CERT_FILE
     "UPSTREAM_MAX_BODY_BYTES": 64 * 1024 * 1024,  # an upstream's JSON answer; more is a 502
     "UPSTREAM_MAX_EVENT_BYTES": 4 * 1024 * 1024,  # one event of an upstream's stream
@@ -62,13 +64,17 @@ _CONNECTION_BOUNDS = {"HEADER_TIMEOUT_SECONDS", "IDLE_TIMEOUT_SECONDS", "WRITE_T
 _UPSTREAM_CAPS = {"UPSTREAM_MAX_BODY_BYTES", "UPSTREAM_MAX_EVENT_BYTES", "UPSTREAM_MAX_INFLATED_BYTES"}
 # Keys that are parsed as integers / booleans when they come from the environment.
 _INT_KEYS = {"PORT", "MAX_BODY_BYTES", "SHUTDOWN_GRACE_SECONDS", "STREAM_PING_SECONDS", "UPSTREAM_POOL_SIZE",
+             "DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW",
              "CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY",
              "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS", *_UPSTREAM_CAPS, *_CONNECTION_BOUNDS}
 _FLOAT_KEYS = {"LOGIN_MAX_DELAY_SECONDS"}
 _BOOL_KEYS = {"LOG_JSON", "KEEP_CONVERSATIONS_DEFAULT", "ALLOW_LINK_LOCAL_UPSTREAMS"}
 # Integers that must be at least 1.
 _POSITIVE_KEYS = {"CONVERSATION_RETENTION_DAYS", "CONVERSATION_MAX_BYTES", "CONVERSATIONS_PER_KEY",
-                  "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS", *_UPSTREAM_CAPS, *_CONNECTION_BOUNDS}
+                  "SESSION_IDLE_SECONDS", "SESSION_LIFETIME_SECONDS", *_UPSTREAM_CAPS, *_CONNECTION_BOUNDS,
+                  "DATABASE_POOL_SIZE"}
+# Integers that must not be negative (SQLAlchemy reads a negative overflow as "no limit").
+_NATURAL_KEYS = {"DATABASE_MAX_OVERFLOW"}
 
 
 def default_instance_path() -> Path:
@@ -107,6 +113,8 @@ def _coerce(key: str, value: object) -> object:
             raise ConfigError(f"PFORTE_{key} must be a whole number, not {value!r}.") from None
         if key in _POSITIVE_KEYS and number < 1:
             raise ConfigError(f"PFORTE_{key} must be a whole number of at least 1, not {value!r}.")
+        if key in _NATURAL_KEYS and number < 0:
+            raise ConfigError(f"PFORTE_{key} must be a whole number of 0 or more, not {value!r}.")
         return number
     if key in _FLOAT_KEYS and not isinstance(value, bool):
         try:
@@ -281,7 +289,8 @@ def build_flask_config(instance_path: Path, overrides: dict | None = None) -> di
     if db_url.startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": 15, "check_same_thread": False}}
     else:
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": settings["DATABASE_POOL_SIZE"],
+                                               "max_overflow": settings["DATABASE_MAX_OVERFLOW"]}
     # A failed statement's error names its SQL, never its values (a key's hash, a password hash).
     config["SQLALCHEMY_ENGINE_OPTIONS"]["hide_parameters"] = True
     if overrides:

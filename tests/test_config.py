@@ -56,6 +56,8 @@ def test_a_list_of_trusted_proxies_in_the_file_is_accepted(tmp_path):
     ("PFORTE_RATELIMIT_PER_IP", "", "5/minute"),
     ("PFORTE_TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip", "IP addresses or networks"),
     ("PFORTE_DEFAULT_LANGUAGE", "fr", "'en' or 'de'"),
+    ("PFORTE_DATABASE_POOL_SIZE", "0", "at least 1"),
+    ("PFORTE_DATABASE_MAX_OVERFLOW", "-1", "0 or more"),
     ("PFORTE_SESSION_IDLE_SECONDS", "0", "at least 1"),
     ("PFORTE_SESSION_LIFETIME_SECONDS", "half a day", "whole number"),
     ("PFORTE_LOGIN_MAX_DELAY_SECONDS", "120", "from 0 to 60"),
@@ -151,3 +153,12 @@ def test_the_command_line_names_a_bad_setting_without_a_traceback(tmp_path):
     assert result.returncode == 1
     assert "pforte: PFORTE_PORT must be a whole number, not 'eighty'." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_postgresql_pool_is_sized_by_its_settings(tmp_path):
+    url = {"PFORTE_DATABASE_URL": "postgresql+psycopg://pforte@db/pforte"}
+    options = build_flask_config(tmp_path, url)["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert (options["pool_size"], options["max_overflow"]) == (10, 20)
+    options = build_flask_config(tmp_path, {**url, "PFORTE_DATABASE_POOL_SIZE": "3",
+                                            "PFORTE_DATABASE_MAX_OVERFLOW": "0"})["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert (options["pool_size"], options["max_overflow"]) == (3, 0)

@@ -22,6 +22,7 @@ import openai
 import pytest
 import requests
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 from support.database import fresh_database_url
 from support.processes import FakeUpstream, LiveServer, free_port
 
@@ -63,7 +64,7 @@ class Gateway:
 
     def query(self, sql: str, **params) -> list:
         if self._engine is None:
-            self._engine = create_engine(self.database_url)
+            self._engine = create_engine(self.database_url, poolclass=NullPool)  # holds no idle connection
         with self._engine.connect() as conn:
             return list(conn.execute(text(sql), params).mappings())
 

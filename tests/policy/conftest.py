@@ -137,17 +137,19 @@ class LiveGateway:
 
     def query(self, sql: str, **params) -> list[dict]:
         from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
 
         if self._engine is None:
-            self._engine = create_engine(self.database_url)
+            self._engine = create_engine(self.database_url, poolclass=NullPool)  # holds no idle connection
         with self._engine.connect() as conn:
             return [dict(row) for row in conn.execute(text(sql), params).mappings()]
 
     def execute(self, sql: str, **params) -> None:
         from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
 
         if self._engine is None:
-            self._engine = create_engine(self.database_url)
+            self._engine = create_engine(self.database_url, poolclass=NullPool)  # holds no idle connection
         with self._engine.begin() as conn:
             conn.execute(text(sql), params)
 

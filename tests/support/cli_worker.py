@@ -6,6 +6,7 @@ a `pforte` process would; the app's imports are paid once instead of once per co
 The protocol has file descriptors of its own: what a command writes to the real stdout goes to stderr."""
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ def run(args: list[str], input: str | None) -> dict:
         answer = {"returncode": code, "stdout": out.getvalue().decode(errors="replace"),
                   "stderr": err.getvalue().decode(errors="replace")}
     logging.root.handlers[:] = handlers  # a handler on the command's captured stream would outlive it
+    gc.collect()  # the command's app and its database pool: a `pforte` process would close them on exit
     return answer
 
 

@@ -171,6 +171,9 @@ def live_servers(base: Path):
         if instance is None:
             with fresh_database_url(inst, keep=True) as url:
                 server_env["PFORTE_DATABASE_URL"] = url
+            if not url.startswith("sqlite"):
+                # Parallel tests share one PostgreSQL (max_connections 100): 8 connections per server at most.
+                server_env.update(PFORTE_DATABASE_POOL_SIZE="2", PFORTE_DATABASE_MAX_OVERFLOW="6")
         storage = os.environ.get("PFORTE_TEST_RATELIMIT_STORAGE_URI")
         if storage:
             server_env["PFORTE_RATELIMIT_STORAGE_URI"] = storage

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from support.database import fresh_database_url
 from support.opskit import wait_for_model
@@ -52,7 +53,7 @@ class ProofGateway:
 
     def query(self, sql: str, **params) -> list[dict]:
         if self._engine is None:
-            self._engine = create_engine(self.database_url, pool_pre_ping=True)
+            self._engine = create_engine(self.database_url, poolclass=NullPool)  # holds no idle connection
         with self._engine.connect() as conn:
             return [dict(row) for row in conn.execute(text(sql), params).mappings()]
 
