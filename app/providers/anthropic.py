@@ -27,8 +27,8 @@ from app.providers.base import (
 )
 from app.providers.openai_compatible import OpenAIEventStream
 from app.providers.sse_reader import iter_sse
-from app.providers.transport_errors import AnswerTooLarge, ReadTimedOut, TransportError
-from app.providers.upstream_errors import scrub
+from app.providers.transport_errors import TransportError
+from app.providers.upstream_errors import from_stream_read_error, scrub
 from app.wire.anthropic_to_openai import (
     UpstreamStreamError,
     anthropic_response_to_openai,
@@ -143,10 +143,6 @@ class AnthropicEventStream(OpenAIEventStream):
                 if kind == "message_stop":
                     self._complete = True
                     return
-        except ReadTimedOut:
-            raise upstream_timeout() from None
-        except AnswerTooLarge as exc:
-            raise upstream_failed(exc.message) from None
-        except (TransportError, OSError):
-            raise upstream_failed("The upstream model server broke off the stream.") from None
+        except (TransportError, OSError) as exc:
+            raise from_stream_read_error(exc) from None
         raise upstream_failed("The upstream model server ended the stream early.")

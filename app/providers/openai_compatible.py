@@ -21,8 +21,8 @@ from app.providers.base import (
 from app.providers.response import Response, abort, too_large
 from app.providers.sse_reader import SseParser
 from app.providers.transport import HttpTransport
-from app.providers.transport_errors import AnswerTooLarge, ReadTimedOut, TransportError
-from app.providers.upstream_errors import scrub
+from app.providers.transport_errors import TransportError
+from app.providers.upstream_errors import from_stream_read_error, scrub
 
 PATHS = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings",
          "responses": "/responses"}
@@ -132,12 +132,8 @@ class OpenAIEventStream(UpstreamStream):
             raise self._failure
         try:
             return self._response.poll(timeout)
-        except ReadTimedOut:
-            raise upstream_timeout() from None
-        except AnswerTooLarge as exc:
-            raise upstream_failed(exc.message) from None
-        except (TransportError, OSError):
-            raise upstream_failed("The upstream model server broke off the stream.") from None
+        except (TransportError, OSError) as exc:
+            raise from_stream_read_error(exc) from None
 
     def _drain(self) -> None:
         """Read the end of the body after [DONE] (normally already here) so the connection can be reused."""

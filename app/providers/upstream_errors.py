@@ -15,7 +15,7 @@ from app.providers.base import (
     upstream_unavailable,
 )
 from app.providers.response import Response
-from app.providers.transport_errors import ConnectFailed, ReadTimedOut, TotalTimeout, TransportError
+from app.providers.transport_errors import AnswerTooLarge, ConnectFailed, ReadTimedOut, TotalTimeout, TransportError
 
 MAX_ERROR_BODY = 64 * 1024
 
@@ -58,6 +58,16 @@ def from_transport_error(exc: TransportError) -> UpstreamError:
     if isinstance(exc, ReadTimedOut | TotalTimeout):
         return upstream_timeout(exc.message)
     return upstream_failed(exc.message)
+
+
+def from_stream_read_error(exc: Exception) -> UpstreamError:
+    """A read failure in the middle of a stream (a TransportError or OSError): 504 on a read timeout, the
+    cap's message for an answer too large, else 502 "broke off"."""
+    if isinstance(exc, ReadTimedOut):
+        return upstream_timeout()
+    if isinstance(exc, AnswerTooLarge):
+        return upstream_failed(exc.message)
+    return upstream_failed("The upstream model server broke off the stream.")
 
 
 def _upstream_error_fields(raw: bytes) -> tuple[str, str | None, str | None]:

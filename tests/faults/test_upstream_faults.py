@@ -9,7 +9,7 @@ import json
 import pytest
 import requests
 from support.processes import FakeUpstream, free_port
-from support.proof import proof_gateway
+from support.proof import every_request_settled, proof_gateway
 from support.waiting import wait_until
 
 
@@ -33,10 +33,8 @@ def gateway(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def answered(gateway):
-    ids: list[str] = []
-    yield ids
-    wait_until(lambda: gateway.log_rows(ids) == set(ids), 10, "every request to have its request-log row")
-    assert gateway.invariants() == []
+    with every_request_settled(gateway) as ids:
+        yield ids
 
 
 def _error(answer: requests.Response, status: int, code: str, answered: list) -> None:

@@ -11,8 +11,7 @@ import json
 
 import pytest
 import requests
-from support.proof import proof_gateway
-from support.waiting import wait_until
+from support.proof import every_request_settled, proof_gateway
 
 MAX_BODY_BYTES = 1024 * 1024
 ENDPOINTS = {
@@ -35,10 +34,8 @@ def gateway(tmp_path_factory):
 @pytest.fixture(scope="module")
 def answered(gateway):
     """The request ids of every answer in this module, checked against the request log at the end."""
-    ids: list[str] = []
-    yield ids
-    wait_until(lambda: gateway.log_rows(ids) == set(ids), 10, "every request to have its request-log row")
-    assert gateway.invariants() == []
+    with every_request_settled(gateway) as ids:
+        yield ids
 
 
 def _post(gateway, path: str, data: bytes) -> requests.Response:

@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 from support.database import fresh_database_url
 from support.opskit import wait_for_model
 from support.processes import FakeUpstream, LiveServer, free_port
+from support.waiting import wait_until
 
 UPSTREAM_SECRET = "sk-upstream-secret"
 MODELS = ("gpt-test", "claude-test", "embed-test", "demo")
@@ -151,3 +152,13 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@contextlib.contextmanager
+def every_request_settled(gateway: ProofGateway):
+    """Yield a list for the request ids of the answers a test module got; at the end, every one of them
+    must have its request-log row and the credit invariants must hold."""
+    ids: list[str] = []
+    yield ids
+    wait_until(lambda: gateway.log_rows(ids) == set(ids), 10, "every request to have its request-log row")
+    assert gateway.invariants() == []
